@@ -1,0 +1,102 @@
+"""The retrieval chain (LCEL): follow-up rewriting -> retrieval -> answering -> citations."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from langchain_core.runnables import Runnable, RunnableLambda, RunnablePassthrough
+
+from assistant.answerers import Answerer, Draft, build_answerer
+from assistant.citations import resolve_citations
+from assistant.config import Settings, get_settings
+from assistant.embeddings import TextEncoder, build_embeddings
+from assistant.filters import Filters, parse_filters
+from assistant.history import HistoryLike, standalone_question
+from assistant.retrieval import Retriever
+from assistant.store import ChunkStore, build_store
+from assistant.types import Answer, Passage
+
+
+@dataclass
+class NewsAssistant:
+    """Everything needed to answer: built once per process from settings, then shared."""
+
+    settings: Settings
+    encoder: TextEncoder
+    store: ChunkStore
+    retriever: Retriever
+    answerer: Answerer
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> NewsAssistant:
+        encoder = build_embeddings(settings)
+        store = build_store(settings, encoder)
+        return cls(settings, encoder, store, Retriever(store, encoder), build_answerer(settings, encoder))
+
+    def retrieval_chain(self) -> Runnable[dict[str, Any], dict[str, Any]]:
+        """{"question", "history", "k", "filters"} -> the same plus "standalone" and "passages"."""
+        return RunnablePassthrough.assign(
+            standalone=RunnableLambda(lambda x: standalone_question(x["question"], x.get("history")))
+        ) | RunnablePassthrough.assign(
+            passages=RunnableLambda(lambda x: self.retriever.retrieve(x["standalone"], x["k"], x["filters"]))
+        )
+
+    def answer_chain(self) -> Runnable[dict[str, Any], Answer]:
+        return self.retrieval_chain() | RunnablePassthrough.assign(
+            draft=RunnableLambda(lambda x: self.answerer.draft(x["standalone"], x["passages"]))
+        ) | RunnableLambda(self._finish)
+
+    def _inputs(self, question: str, k: int | None, history: HistoryLike | None,
+                filters: Filters | dict[str, Any] | None) -> dict[str, Any]:
+        if not question or not question.strip():
+            raise ValueError("question is empty")
+        return {"question": question.strip(), "history": history, "k": k or self.settings.top_k,
+                "filters": parse_filters(filters)}
+
+    def _finish(self, state: dict[str, Any]) -> Answer:
+        draft: Draft = state["draft"]
+        text, citations = resolve_citations(draft.text, state["passages"], draft.quotes)
+        return Answer(question=state["question"], text=text, citations=citations, passages=state["passages"],
+                      backend=self.answerer.name, found=draft.found and bool(citations))
+
+    def retrieve(self, question: str, k: int = 10, filters: Filters | dict[str, Any] | None = None) -> list[Passage]:
+        return self.retriever.retrieve(question, k, filters)
+
+    def answer(self, question: str, k: int | None = None, history: HistoryLike | None = None,
+               filters: Filters | dict[str, Any] | None = None) -> Answer:
+        return self.answer_chain().invoke(self._inputs(question, k, history, filters))
+
+    def stream_answer(self, question: str, k: int | None = None, history: HistoryLike | None = None,
+                      filters: Filters | dict[str, Any] | None = None) -> Iterator[str | Answer]:
+        """Text pieces as the backend writes them, then the finished Answer."""
+        state = self.retrieval_chain().invoke(self._inputs(question, k, history, filters))
+        for piece in self.answerer.stream(state["standalone"], state["passages"]):
+            if isinstance(piece, Draft):
+                yield self._finish({**state, "draft": piece})
+            else:
+                yield piece
+
+
+@lru_cache(maxsize=1)
+def default_assistant() -> NewsAssistant:
+    """The process-wide assistant for the module-level functions, built on first use."""
+    return NewsAssistant.from_settings(get_settings())
+
+
+def answer(question: str, k: int | None = None, history: HistoryLike | None = None,
+           filters: Filters | dict[str, Any] | None = None) -> Answer:
+    """Answer a question from the stored articles, citing the passages used."""
+    return default_assistant().answer(question, k, history, filters)
+
+
+def stream_answer(question: str, k: int | None = None, history: HistoryLike | None = None,
+                  filters: Filters | dict[str, Any] | None = None) -> Iterator[str | Answer]:
+    return default_assistant().stream_answer(question, k, history, filters)
+
+
+def retrieve(question: str, k: int = 10, filters: Filters | dict[str, Any] | None = None) -> list[Passage]:
+    """The k passages most relevant to the question, best first."""
+    return default_assistant().retrieve(question, k, filters)

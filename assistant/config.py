@@ -1,0 +1,38 @@
+"""Typed settings for every part of Newsdesk, read from the environment and `.env`."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """All settings; each field is documented in `.env.example`."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    data_dir: Path = Path("./data")
+    collection: str = "newsdesk"
+    chroma_host: str | None = None
+    chroma_port: int = 8000
+
+    embedding_provider: Literal["minilm"] = "minilm"
+    embedding_batch_size: int = Field(default=32, ge=1)
+    chunk_max_tokens: int = Field(default=256, ge=32, le=256)
+
+    llm_provider: Literal["extractive"] = "extractive"
+    top_k: int = Field(default=5, ge=1, le=50)
+    min_relevance: float = Field(default=0.35, ge=-1.0, le=1.0)
+    max_answer_sentences: int = Field(default=3, ge=1, le=3)
+
+    max_file_mb: float = Field(default=50.0, gt=0)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings()

@@ -1,0 +1,243 @@
+"""Read files into Articles: plain text, Markdown, JSON Lines and JSON arrays.
+
+Every problem becomes a `LoadError` naming the file (and line) instead of an exception,
+so one bad file or record never stops the others.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from assistant.text import is_heading
+from assistant.types import Article
+
+TEXT_SUFFIXES = {".txt", ".text"}
+MARKDOWN_SUFFIXES = {".md", ".markdown"}
+JSONL_SUFFIXES = {".jsonl", ".ndjson"}
+JSON_SUFFIXES = {".json"}
+SUPPORTED_SUFFIXES = TEXT_SUFFIXES | MARKDOWN_SUFFIXES | JSONL_SUFFIXES | JSON_SUFFIXES
+
+_HEADER = re.compile(r"^(source|published|date|url|author)\s*:\s*(.*)$", re.IGNORECASE)
+_MARKDOWN_LINK = re.compile(r"\[([^\]]+)\]\([^)]*\)")
+_STANDFIRST_MAX_WORDS = 50
+_RECORD_FIELDS = {"id", "title", "text", "url", "source", "published", "author"}
+
+
+@dataclass(frozen=True)
+class LoadError:
+    """Why one file, line or record could not be loaded."""
+
+    where: str
+    problem: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.problem}"
+
+
+class _BadRecord(ValueError):
+    pass
+
+
+def article_id(explicit: str | None, url: str, title: str, text: str) -> str:
+    """Stable id: the record's own id, else one derived from its URL, else from title and text."""
+    if explicit:
+        return explicit.strip()
+    if url:
+        normalized = url.strip().rstrip("/").lower().removeprefix("https://").removeprefix("http://")
+        return "url-" + hashlib.sha1(normalized.encode()).hexdigest()[:16]
+    return "txt-" + hashlib.sha1(f"{title}\n{text}".encode()).hexdigest()[:16]
+
+
+def parse_date(value: Any) -> date | None:
+    """ISO dates and date-times ("2024-03-17", "2024-03-17T09:00:00Z"); empty means unknown."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if not isinstance(value, str):
+        raise _BadRecord(f"invalid date {value!r} (expected YYYY-MM-DD)")
+    text = value.strip()
+    try:
+        return date.fromisoformat(text[:10]) if len(text) >= 10 else date.fromisoformat(text)
+    except ValueError:
+        pass
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).date()
+    except ValueError:
+        raise _BadRecord(f"invalid date {value!r} (expected YYYY-MM-DD)") from None
+
+
+def iter_files(paths: Iterable[Path]) -> Iterator[Path | LoadError]:
+    """Each given file, and every non-hidden file below each given folder, in a stable order."""
+    for path in paths:
+        if path.is_dir():
+            for child in sorted(path.rglob("*")):
+                relative = child.relative_to(path).parts
+                if child.is_file() and not any(part.startswith(".") for part in relative):
+                    yield child
+        elif path.is_file():
+            yield path
+        else:
+            yield LoadError(str(path), "no such file or folder")
+
+
+def load_file(path: Path, max_bytes: int) -> Iterator[Article | LoadError]:
+    """The articles in one file, or the errors that prevent loading them."""
+    suffix = path.suffix.lower()
+    if suffix not in SUPPORTED_SUFFIXES:
+        yield LoadError(str(path), f"unknown file type {suffix or '(none)'!r}; expected one of "
+                        + ", ".join(sorted(SUPPORTED_SUFFIXES)))
+        return
+    try:
+        text = _read_text(path, max_bytes)
+    except _BadRecord as error:
+        yield LoadError(str(path), str(error))
+        return
+    if suffix in JSONL_SUFFIXES:
+        yield from _load_jsonl(path, text)
+    elif suffix in JSON_SUFFIXES:
+        yield from _load_json(path, text)
+    else:
+        try:
+            yield _parse_document(text, origin=str(path.resolve()), markdown=suffix in MARKDOWN_SUFFIXES)
+        except _BadRecord as error:
+            yield LoadError(str(path), str(error))
+
+
+def _read_text(path: Path, max_bytes: int) -> str:
+    try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise _BadRecord(f"file is {size / 1e6:.1f} MB, over the {max_bytes / 1e6:.0f} MB limit")
+        data = path.read_bytes()
+    except OSError as error:
+        raise _BadRecord(f"cannot read file ({error.strerror or error})") from None
+    if not data.strip():
+        raise _BadRecord("file is empty")
+    if b"\x00" in data[:8192]:
+        raise _BadRecord("binary file, not text")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise _BadRecord(f"not valid UTF-8 text (byte {error.start})") from None
+
+
+def _load_jsonl(path: Path, text: str) -> Iterator[Article | LoadError]:
+    origin = str(path.resolve())
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        where = f"{path}:{number}"
+        try:
+            yield _parse_record(json.loads(line), origin=f"{origin}:{number}")
+        except json.JSONDecodeError as error:
+            yield LoadError(where, f"invalid JSON ({error.msg}, column {error.colno})")
+        except _BadRecord as error:
+            yield LoadError(where, str(error))
+
+
+def _load_json(path: Path, text: str) -> Iterator[Article | LoadError]:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as error:
+        yield LoadError(f"{path}:{error.lineno}", f"invalid JSON ({error.msg}, column {error.colno})")
+        return
+    records = data if isinstance(data, list) else [data]
+    origin = str(path.resolve())
+    for number, record in enumerate(records, start=1):
+        try:
+            yield _parse_record(record, origin=f"{origin}#{number}")
+        except _BadRecord as error:
+            yield LoadError(f"{path}: item {number}", str(error))
+
+
+def _string_field(record: dict[str, Any], key: str) -> str:
+    value = record.get(key)
+    if value is None:
+        return ""
+    if not isinstance(value, (str, int)):
+        raise _BadRecord(f"field {key!r} must be a string, not {type(value).__name__}")
+    return str(value).strip()
+
+
+def _parse_record(record: Any, origin: str) -> Article:
+    if not isinstance(record, dict):
+        raise _BadRecord(f"expected a JSON object, got {type(record).__name__}")
+    title = _string_field(record, "title")
+    text = _string_field(record, "text")
+    if not text:
+        raise _BadRecord("article has no text")
+    if not title:
+        raise _BadRecord("article has no title")
+    url = _string_field(record, "url")
+    return Article(
+        id=article_id(_string_field(record, "id"), url, title, text),
+        title=title,
+        text=text,
+        source=_string_field(record, "source"),
+        url=url,
+        published=parse_date(record.get("published")),
+        author=_string_field(record, "author"),
+        origin=origin,
+    )
+
+
+def _markdown_paragraphs(lines: list[str]) -> list[str]:
+    """Join soft-wrapped Markdown lines into paragraphs; headings and list items stay lines."""
+    paragraphs: list[str] = []
+    current: list[str] = []
+    for line in lines + [""]:
+        stripped = _MARKDOWN_LINK.sub(r"\1", line.strip())
+        if not stripped or stripped.startswith(("#", "- ", "* ", "> ")):
+            if current:
+                paragraphs.append(" ".join(current))
+                current = []
+            if stripped:
+                paragraphs.append(stripped.lstrip(">*- ").strip() if not stripped.startswith("#") else stripped)
+        else:
+            current.append(stripped)
+    return paragraphs
+
+
+def _parse_document(text: str, origin: str, markdown: bool) -> Article:
+    """Title line, optional `Key: value` headers, optional standfirst and byline, then the body."""
+    lines = [line.strip() for line in text.splitlines()]
+    while lines and not lines[0]:
+        lines.pop(0)
+    if not lines:
+        raise _BadRecord("file is empty")
+    title = lines.pop(0).lstrip("#").strip() if markdown else lines.pop(0)
+    headers: dict[str, str] = {}
+    while lines and (not lines[0] or _HEADER.match(lines[0])):
+        match = _HEADER.match(lines.pop(0))
+        if match:
+            key = "published" if match.group(1).lower() == "date" else match.group(1).lower()
+            headers[key] = match.group(2).strip()
+    paragraphs = _markdown_paragraphs(lines) if markdown else [line for line in lines if line]
+    standfirst = ""
+    if len(paragraphs) > 1 and not is_heading(paragraphs[0]) and not paragraphs[0].startswith("#") \
+            and len(paragraphs[0].split()) <= _STANDFIRST_MAX_WORDS:
+        standfirst = paragraphs.pop(0)
+    byline = ""
+    if standfirst and len(paragraphs) > 1 and is_heading(paragraphs[0]) and not is_heading(paragraphs[1]):
+        byline = paragraphs.pop(0)  # e.g. "Defense & Security Editor" between standfirst and body
+    body = "\n".join(paragraphs)
+    if not body.strip() and not standfirst:
+        raise _BadRecord("article has no text")
+    url = headers.get("url", "")
+    return Article(
+        id=article_id(None, url, title, "\n".join([standfirst, body])),
+        title=title,
+        text=body,
+        source=headers.get("source", ""),
+        url=url,
+        published=parse_date(headers.get("published")),
+        author=headers.get("author", "") or byline,
+        standfirst=standfirst,
+        origin=origin,
+    )

@@ -1,0 +1,97 @@
+"""Rendering helpers for the chat: answers, their numbered sources and closest passages.
+
+Article text (titles, passages, quotes, and the extractive answers made of them) is untrusted:
+it is always escaped before it reaches `st.markdown`, and never rendered as HTML.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from collections.abc import Sequence
+from urllib.parse import quote, urlsplit
+
+import streamlit as st
+
+from assistant.types import Answer, Citation, Passage
+
+_PUNCTUATION = re.compile(f"([{re.escape(string.punctuation)}])")
+CLOSEST_PASSAGES = 3
+
+
+def escape_markdown(text: str) -> str:
+    """Backslash-escape every ASCII punctuation character, so the text renders literally.
+
+    CommonMark allows escaping any of them; this defuses emphasis, links, headings, lists,
+    HTML, code, LaTeX (`$`) and Streamlit directives (`:red[...]`) alike.
+    """
+    return _PUNCTUATION.sub(r"\\\1", text)
+
+
+def _paragraphs(text: str) -> list[str]:
+    """Non-empty lines without their indentation (which markdown would read as code blocks)."""
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def emphasised_passage(passage: str, quote_text: str) -> str:
+    """The passage as safe markdown, one paragraph per line, with the quoted sentence in bold.
+
+    A quote that is not found verbatim in any line is shown in bold above the passage.
+    """
+    quote_text = quote_text.strip()
+    rendered, quoted = [], False
+    for line in _paragraphs(passage):
+        start = line.find(quote_text) if quote_text and not quoted else -1
+        if start < 0:
+            rendered.append(escape_markdown(line))
+            continue
+        quoted = True
+        end = start + len(quote_text)
+        rendered.append(f"{escape_markdown(line[:start])}**{escape_markdown(quote_text)}**"
+                        f"{escape_markdown(line[end:])}")
+    if quote_text and not quoted:
+        rendered.insert(0, f"**{escape_markdown(quote_text)}**")
+    return "\n\n".join(rendered)
+
+
+def safe_url(url: str) -> str | None:
+    """An http(s) URL percent-encoded so it cannot break out of a markdown link; None otherwise."""
+    url = url.strip()
+    if urlsplit(url).scheme.lower() not in ("http", "https"):
+        return None
+    return quote(url, safe=":/?#@!$&'*+,;=%~")
+
+
+def source_line(title: str, source: str, published: str, url: str) -> str:
+    """`title — source, date · open article` as safe markdown."""
+    details = ", ".join(escape_markdown(part) for part in (source, published) if part)
+    line = f"**{escape_markdown(title) or 'Untitled'}**" + (f" — {details}" if details else "")
+    link = safe_url(url)
+    return line + (f" · [open article]({link})" if link else "")
+
+
+def render_citations(citations: Sequence[Citation]) -> None:
+    st.caption("Sources")
+    for citation in citations:
+        with st.container(border=True):
+            st.markdown(f"\\[{citation.n}\\] "
+                        + source_line(citation.title, citation.source, citation.published, citation.url))
+            st.markdown(emphasised_passage(citation.passage, citation.quote))
+
+
+def render_closest_passages(passages: Sequence[Passage]) -> None:
+    if not passages:
+        return
+    st.caption("Closest passages")
+    for passage in passages[:CLOSEST_PASSAGES]:
+        with st.container(border=True):
+            st.markdown(source_line(passage.title, passage.source, passage.published, passage.url))
+            st.markdown(emphasised_passage(passage.text, ""))
+
+
+def render_answer_details(answer: Answer) -> None:
+    """What goes under an answer's text: its sources, or the closest passages when nothing was found."""
+    if answer.found:
+        render_citations(answer.citations)
+    else:
+        render_closest_passages(answer.passages)
