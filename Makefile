@@ -1,0 +1,33 @@
+# Two commands: `make run` (install, load sample articles into an empty store, open the chat)
+# and `make test` (install, run every test). Both create .venv on first use.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
+
+.PHONY: install run test ingest-samples bench-ingest clean
+
+$(STAMP):
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	# torch first and pinned: 2.13.0 is a CPU build; an unpinned torch pulls a multi-GB CUDA build.
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	rm -f $(VENV)/.installed-* && touch $@
+
+install: $(STAMP)
+
+ingest-samples: install
+	$(BIN)/python -m ingest --if-empty ingest/samples
+
+run: ingest-samples
+	$(BIN)/streamlit run ui/app.py --browser.gatherUsageStats false
+
+test: install
+	$(BIN)/python -m pytest -v
+
+bench-ingest: install
+	$(BIN)/python bench/ingest.py --limit 200
+
+clean:
+	rm -rf $(VENV) data .pytest_cache
