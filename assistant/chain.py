@@ -4,18 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import date
 from functools import lru_cache
 from typing import Any
 
 from langchain_core.runnables import Runnable, RunnableLambda, RunnablePassthrough
 
 from assistant.answerers import Answerer, Draft, build_answerer
-from assistant.citations import resolve_citations
+from assistant.citations import MarkerNumbering, resolve_citations
 from assistant.config import Settings, get_settings
 from assistant.embeddings import TextEncoder, build_embeddings
 from assistant.filters import Filters, parse_filters
 from assistant.history import HistoryLike, standalone_question
-from assistant.retrieval import Retriever
+from assistant.retrieval import Retriever, retrieval_settings
 from assistant.store import ChunkStore, build_store
 from assistant.types import Answer, Passage
 
@@ -34,14 +35,15 @@ class NewsAssistant:
     def from_settings(cls, settings: Settings) -> NewsAssistant:
         encoder = build_embeddings(settings)
         store = build_store(settings, encoder)
-        return cls(settings, encoder, store, Retriever(store, encoder), build_answerer(settings, encoder))
+        return cls(settings, encoder, store, Retriever(store, encoder, retrieval_settings(settings)),
+                   build_answerer(settings, encoder))
 
     def retrieval_chain(self) -> Runnable[dict[str, Any], dict[str, Any]]:
         """{"question", "history", "k", "filters"} -> the same plus "standalone" and "passages"."""
         return RunnablePassthrough.assign(
             standalone=RunnableLambda(lambda x: standalone_question(x["question"], x.get("history")))
         ) | RunnablePassthrough.assign(
-            passages=RunnableLambda(lambda x: self.retriever.retrieve(x["standalone"], x["k"], x["filters"]))
+            passages=RunnableLambda(lambda x: self.retriever.retrieve(x["standalone"], x["k"], x["filters"], x["as_of"]))
         )
 
     def answer_chain(self) -> Runnable[dict[str, Any], Answer]:
@@ -50,11 +52,11 @@ class NewsAssistant:
         ) | RunnableLambda(self._finish)
 
     def _inputs(self, question: str, k: int | None, history: HistoryLike | None,
-                filters: Filters | dict[str, Any] | None) -> dict[str, Any]:
+                filters: Filters | dict[str, Any] | None, as_of: date | None) -> dict[str, Any]:
         if not question or not question.strip():
             raise ValueError("question is empty")
         return {"question": question.strip(), "history": history, "k": k or self.settings.top_k,
-                "filters": parse_filters(filters)}
+                "filters": parse_filters(filters), "as_of": as_of or date.today()}
 
     def _finish(self, state: dict[str, Any]) -> Answer:
         draft: Draft = state["draft"]
@@ -62,22 +64,26 @@ class NewsAssistant:
         return Answer(question=state["question"], text=text, citations=citations, passages=state["passages"],
                       backend=self.answerer.name, found=draft.found and bool(citations))
 
-    def retrieve(self, question: str, k: int = 10, filters: Filters | dict[str, Any] | None = None) -> list[Passage]:
-        return self.retriever.retrieve(question, k, filters)
+    def retrieve(self, question: str, k: int = 10, filters: Filters | dict[str, Any] | None = None,
+                 as_of: date | None = None) -> list[Passage]:
+        return self.retriever.retrieve(question, k, filters, as_of)
 
     def answer(self, question: str, k: int | None = None, history: HistoryLike | None = None,
-               filters: Filters | dict[str, Any] | None = None) -> Answer:
-        return self.answer_chain().invoke(self._inputs(question, k, history, filters))
+               filters: Filters | dict[str, Any] | None = None, as_of: date | None = None) -> Answer:
+        return self.answer_chain().invoke(self._inputs(question, k, history, filters, as_of))
 
     def stream_answer(self, question: str, k: int | None = None, history: HistoryLike | None = None,
-                      filters: Filters | dict[str, Any] | None = None) -> Iterator[str | Answer]:
+                      filters: Filters | dict[str, Any] | None = None,
+                      as_of: date | None = None) -> Iterator[str | Answer]:
         """Text pieces as the backend writes them, then the finished Answer."""
-        state = self.retrieval_chain().invoke(self._inputs(question, k, history, filters))
+        state = self.retrieval_chain().invoke(self._inputs(question, k, history, filters, as_of))
+        numbering = MarkerNumbering(len(state["passages"]))
         for piece in self.answerer.stream(state["standalone"], state["passages"]):
+            text = numbering.flush() if isinstance(piece, Draft) else numbering.feed(piece)
+            if text:
+                yield text
             if isinstance(piece, Draft):
                 yield self._finish({**state, "draft": piece})
-            else:
-                yield piece
 
 
 @lru_cache(maxsize=1)
@@ -87,16 +93,22 @@ def default_assistant() -> NewsAssistant:
 
 
 def answer(question: str, k: int | None = None, history: HistoryLike | None = None,
-           filters: Filters | dict[str, Any] | None = None) -> Answer:
-    """Answer a question from the stored articles, citing the passages used."""
-    return default_assistant().answer(question, k, history, filters)
+           filters: Filters | dict[str, Any] | None = None, as_of: date | None = None) -> Answer:
+    """Answer a question from the stored articles, citing the passages used.
+
+    `as_of` (default today) is the date that "this week" or "yesterday" in the question refer to.
+    """
+    return default_assistant().answer(question, k, history, filters, as_of)
 
 
 def stream_answer(question: str, k: int | None = None, history: HistoryLike | None = None,
-                  filters: Filters | dict[str, Any] | None = None) -> Iterator[str | Answer]:
-    return default_assistant().stream_answer(question, k, history, filters)
+                  filters: Filters | dict[str, Any] | None = None,
+                  as_of: date | None = None) -> Iterator[str | Answer]:
+    """Text pieces as they are written, then the finished Answer."""
+    return default_assistant().stream_answer(question, k, history, filters, as_of)
 
 
-def retrieve(question: str, k: int = 10, filters: Filters | dict[str, Any] | None = None) -> list[Passage]:
+def retrieve(question: str, k: int = 10, filters: Filters | dict[str, Any] | None = None,
+             as_of: date | None = None) -> list[Passage]:
     """The k passages most relevant to the question, best first."""
-    return default_assistant().retrieve(question, k, filters)
+    return default_assistant().retrieve(question, k, filters, as_of)

@@ -24,6 +24,14 @@ class Settings(BaseSettings):
     embedding_batch_size: int = Field(default=32, ge=1)
     chunk_max_tokens: int = Field(default=256, ge=32, le=256)
 
+    keyword_search: bool = True
+    keyword_title_weight: float = Field(default=2.0, ge=0)
+    dense_weight: float = Field(default=1.0, ge=0)
+    keyword_weight: float = Field(default=1.0, ge=0)
+    candidate_pool: int = Field(default=50, ge=1, le=1000)
+    max_per_article: int = Field(default=2, ge=1)
+    recency_weight: float = Field(default=0.5, ge=0)
+
     llm_provider: Literal["extractive"] = "extractive"
     top_k: int = Field(default=5, ge=1, le=50)
     min_relevance: float = Field(default=0.35, ge=-1.0, le=1.0)

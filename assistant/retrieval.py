@@ -1,28 +1,106 @@
-"""Find the passages that answer a question: embed it once, search the store with filters."""
+"""Find the passages that answer a question: dense + keyword search fused, dated, diversified.
+
+1. Dense (MiniLM cosine in Chroma) and keyword (BM25, SQLite FTS5) candidates, each pool deep.
+2. Reciprocal rank fusion with weights from settings; a recency boost for passages dated in
+   the period the question names ("this week", "in March 2024"), relative to `as_of`.
+3. Adjacent passages of one article are merged; at most `max_per_article` per article.
+"""
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import date
 from typing import Any
 
+from assistant.config import Settings
+from assistant.dates import time_window
 from assistant.embeddings import TextEncoder
 from assistant.filters import Filters, parse_filters
 from assistant.store import ChunkStore
 from assistant.types import Passage
 
+RRF_K = 60
+
+
+@dataclass(frozen=True)
+class RetrievalSettings:
+    dense_weight: float = 1.0
+    keyword_weight: float = 1.0
+    candidate_pool: int = 50
+    max_per_article: int = 2
+    recency_weight: float = 0.5
+
+
+def retrieval_settings(settings: Settings) -> RetrievalSettings:
+    return RetrievalSettings(settings.dense_weight, settings.keyword_weight, settings.candidate_pool,
+                             settings.max_per_article, settings.recency_weight)
+
+
+def fuse(rankings: Sequence[tuple[float, Sequence[str]]]) -> dict[str, float]:
+    """Weighted reciprocal rank fusion of ranked id lists."""
+    scores: dict[str, float] = defaultdict(float)
+    for weight, ids in rankings:
+        for rank, chunk_id in enumerate(ids):
+            scores[chunk_id] += weight / (RRF_K + rank + 1)
+    return scores
+
+
+def diversify(ranked: Sequence[Passage], k: int, max_per_article: int) -> list[Passage]:
+    """Top k with adjacent passages of one article merged and at most max_per_article per article."""
+    chosen: list[Passage] = []
+    per_article: dict[str, int] = defaultdict(int)
+    for passage in ranked:
+        neighbour = next((i for i, kept in enumerate(chosen) if kept.article_id == passage.article_id
+                          and abs(kept.position - passage.position) == 1 and "\n\n" not in kept.text), None)
+        if neighbour is not None:
+            kept = chosen[neighbour]
+            first, second = sorted((kept, passage), key=lambda p: p.position)
+            chosen[neighbour] = replace(kept, text=f"{first.text}\n\n{second.text}", position=first.position,
+                                        section=first.section, score=max(kept.score, passage.score))
+            continue
+        if per_article[passage.article_id] >= max_per_article:
+            continue
+        per_article[passage.article_id] += 1
+        chosen.append(passage)
+        if len(chosen) == k:
+            break
+    return chosen
+
 
 class Retriever:
-    """Dense retrieval over the store; filters restrict by source, date range and article ids."""
+    """Hybrid retrieval over the store; filters restrict both searches by source, dates and article ids."""
 
-    def __init__(self, store: ChunkStore, encoder: TextEncoder) -> None:
+    def __init__(self, store: ChunkStore, encoder: TextEncoder, settings: RetrievalSettings | None = None) -> None:
         self.store = store
         self.encoder = encoder
+        self.settings = settings or RetrievalSettings()
 
-    def retrieve(self, question: str, k: int = 10, filters: Filters | dict[str, Any] | None = None) -> list[Passage]:
-        """The k passages most relevant to the question, best first."""
+    def retrieve(self, question: str, k: int = 10, filters: Filters | dict[str, Any] | None = None,
+                 as_of: date | None = None, dense_only: bool = False) -> list[Passage]:
+        """The k passages most relevant to the question, best first (`score` is cosine similarity)."""
         if not question.strip():
             raise ValueError("question is empty")
         if k < 1:
             raise ValueError(f"k must be at least 1, not {k}")
-        where = parse_filters(filters).where()
+        parsed = parse_filters(filters)
         vector = self.encoder.encode([question])[0]
-        return self.store.search(vector, k, where)
+        pool = max(self.settings.candidate_pool, 3 * k)
+        dense = self.store.search(vector, pool, parsed.where())
+        if dense_only:
+            return dense[:k]
+        keyword = self.store.keywords.search(question, pool, parsed) if self.store.keywords is not None else []
+        scores = fuse([(self.settings.dense_weight, [p.chunk_id for p in dense]),
+                       (self.settings.keyword_weight, [chunk_id for chunk_id, _ in keyword])])
+        by_id = {p.chunk_id: p for p in dense}
+        by_id.update({p.chunk_id: p for p in self.store.get_passages(
+            [chunk_id for chunk_id, _ in keyword if chunk_id not in by_id], vector)})
+        window = time_window(question, as_of or date.today())
+        if window is not None and self.settings.recency_weight:
+            boost = self.settings.recency_weight / (RRF_K + 1)
+            for chunk_id, passage in by_id.items():
+                if passage.published and window.contains(date.fromisoformat(passage.published)):
+                    scores[chunk_id] += boost
+        ranked = sorted(by_id.values(), key=lambda p: scores[p.chunk_id], reverse=True)
+        return diversify(ranked, k, self.settings.max_per_article)

@@ -9,7 +9,7 @@ The catalogue record is written after an article's passages: it marks the articl
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +20,8 @@ from langchain_chroma import Chroma
 from langchain_core.embeddings import Embeddings
 
 from assistant.config import Settings
+from assistant.filters import UNKNOWN_DAY
+from assistant.keyword_index import KeywordIndex
 from assistant.types import Chunk, Passage
 
 logger = logging.getLogger(__name__)
@@ -43,10 +45,13 @@ class StoredArticle:
 
 
 class ChunkStore:
-    """Passages and article catalogue in one Chroma database (local directory or server)."""
+    """Passages and article catalogue in one Chroma database (local directory or server),
+    with the keyword index beside it kept in step."""
 
-    def __init__(self, client: chromadb.ClientAPI, collection: str, embeddings: Embeddings | None = None) -> None:
+    def __init__(self, client: chromadb.ClientAPI, collection: str, embeddings: Embeddings | None = None,
+                 keywords: KeywordIndex | None = None) -> None:
         self.client = client
+        self.keywords = keywords
         self.vectorstore = Chroma(
             client=client,
             collection_name=collection,
@@ -66,17 +71,35 @@ class ChunkStore:
                 metadatas=[chunk.metadata for chunk in chunks],
             )
         self.chunks.delete(where={"$and": [{"article_id": record.id}, {"position": {"$gte": len(chunks)}}]})
+        if self.keywords is not None:
+            self.keywords.replace_article(record.id, record.content_hash, [_keyword_row(c.id, c.metadata, c.text)
+                                                                           for c in chunks])
         self.catalogue.upsert(
             ids=[record.id],
             embeddings=[_CATALOGUE_VECTOR],
             documents=[record.title],
-            metadatas=[{k: v for k, v in record.__dict__.items() if k not in ("id",)}],
+            metadatas=[{field: getattr(record, field) for field in _RECORD_FIELDS}],
         )
+
+    def repair_keywords(self, article_id: str, content_hash: str) -> None:
+        """Rebuild an article's keyword entries from its stored passages (no embedding needed)."""
+        if self.keywords is None:
+            return
+        stored = self.chunks.get(where={"article_id": article_id}, include=["documents", "metadatas"])
+        rows = [_keyword_row(chunk_id, meta or {}, document or "")
+                for chunk_id, document, meta in zip(stored["ids"], stored["documents"] or [],
+                                                    stored["metadatas"] or [], strict=True)]
+        self.keywords.replace_article(article_id, content_hash, rows)
+
+    def keyword_hashes(self) -> dict[str, str]:
+        return self.keywords.hashes() if self.keywords is not None else {}
 
     def delete_article(self, article_id: str) -> bool:
         """Remove an article and all its passages; False when it was not stored."""
         known = bool(self.catalogue.get(ids=[article_id], include=[])["ids"])
         self.chunks.delete(where={"article_id": article_id})
+        if self.keywords is not None:
+            self.keywords.delete_article(article_id)
         self.catalogue.delete(ids=[article_id])
         return known
 
@@ -105,21 +128,39 @@ class ChunkStore:
         hits = self.vectorstore.similarity_search_by_vector_with_relevance_scores(
             [float(value) for value in vector], k=k, filter=where
         )
+        return [_passage(document.id or "", document.page_content, document.metadata, 1.0 - float(distance))
+                for document, distance in hits]
+
+    def get_passages(self, chunk_ids: Sequence[str], vector: Sequence[float]) -> list[Passage]:
+        """Passages by id, scored by cosine similarity to the query vector (for keyword-only hits)."""
+        if not chunk_ids:
+            return []
+        found = self.chunks.get(ids=list(chunk_ids), include=["documents", "metadatas", "embeddings"])
+        query = np.asarray(vector, dtype=np.float32)
         return [
-            Passage(
-                chunk_id=document.id or "",
-                article_id=str(document.metadata.get("article_id", "")),
-                title=str(document.metadata.get("title", "")),
-                text=document.page_content,
-                score=round(1.0 - float(distance), 4),
-                source=str(document.metadata.get("source", "")),
-                url=str(document.metadata.get("url", "")),
-                published=str(document.metadata.get("published", "")),
-                section=str(document.metadata.get("section", "")),
-                position=int(document.metadata.get("position", 0)),
-            )
-            for document, distance in hits
+            _passage(chunk_id, document or "", meta or {}, float(np.asarray(embedding, dtype=np.float32) @ query))
+            for chunk_id, document, meta, embedding in zip(found["ids"], found["documents"], found["metadatas"],
+                                                           found["embeddings"], strict=True)
         ]
+
+
+def _passage(chunk_id: str, text: str, meta: Mapping[str, Any], score: float) -> Passage:
+    return Passage(
+        chunk_id=chunk_id,
+        article_id=str(meta.get("article_id", "")),
+        title=str(meta.get("title", "")),
+        text=text,
+        score=round(score, 4),
+        source=str(meta.get("source", "")),
+        url=str(meta.get("url", "")),
+        published=str(meta.get("published", "")),
+        section=str(meta.get("section", "")),
+        position=int(meta.get("position", 0)),
+    )
+
+
+def _keyword_row(chunk_id: str, meta: Mapping[str, Any], text: str) -> tuple[str, str, str, str, int]:
+    return chunk_id, str(meta.get("title", "")), text, str(meta.get("source", "")), int(meta.get("day", UNKNOWN_DAY))
 
 
 _RECORD_FIELDS = ("title", "source", "url", "published", "chunks", "content_hash", "origin")
@@ -136,4 +177,6 @@ def build_client(settings: Settings) -> chromadb.ClientAPI:
 
 
 def build_store(settings: Settings, embeddings: Embeddings | None = None) -> ChunkStore:
-    return ChunkStore(build_client(settings), settings.collection, embeddings)
+    keywords = KeywordIndex(settings.data_dir / f"{settings.collection}_keywords.sqlite3",
+                            settings.keyword_title_weight) if settings.keyword_search else None
+    return ChunkStore(build_client(settings), settings.collection, embeddings, keywords)

@@ -29,6 +29,7 @@ class IngestReport:
     unchanged: int = 0
     failed: int = 0
     chunks: int = 0
+    repaired: int = 0
     seconds: float = 0.0
     errors: list[str] = field(default_factory=list)
 
@@ -36,6 +37,7 @@ class IngestReport:
         return (
             f"new {self.new}, updated {self.updated}, unchanged {self.unchanged}, failed {self.failed}, "
             f"chunks written {self.chunks}, {self.seconds:.1f} s"
+            + (f" (keyword index repaired for {self.repaired})" if self.repaired else "")
         )
 
 
@@ -91,6 +93,7 @@ class Ingestor:
         started = time.perf_counter()
         report = IngestReport()
         known = {record.id: record for record in self.store.articles()}
+        keyword_hashes = self.store.keyword_hashes()
         by_origin = {record.origin: record.id for record in known.values() if _is_whole_file(record.origin)}
         seen: set[str] = set()
         pending: list[_Pending] = []
@@ -111,6 +114,9 @@ class Ingestor:
             digest = content_hash(item, self.max_tokens)
             previous = known.get(item.id)
             if previous is not None and previous.content_hash == digest:
+                if self.store.keywords is not None and keyword_hashes.get(item.id) != digest:
+                    self.store.repair_keywords(item.id, digest)
+                    report.repaired += 1
                 report.unchanged += 1
                 continue
             chunks = chunk_article(item, self.encoder.token_counts, self.max_tokens, chunk_metadata(item, digest))

@@ -35,11 +35,11 @@ def expected() -> list[dict[str, Any]]:
 def make_assistant(settings: Settings, encoder: MiniLMEmbeddings) -> NewsAssistant:
     """A NewsAssistant on the given settings that reuses the already loaded model."""
     from assistant.answerers import build_answerer
-    from assistant.retrieval import Retriever
+    from assistant.retrieval import Retriever, retrieval_settings
     from assistant.store import build_store
 
     store = build_store(settings, encoder)
-    return NewsAssistant(settings, encoder, store, Retriever(store, encoder), build_answerer(settings, encoder))
+    return NewsAssistant(settings, encoder, store, Retriever(store, encoder, retrieval_settings(settings)), build_answerer(settings, encoder))
 
 
 @pytest.fixture

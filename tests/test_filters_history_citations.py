@@ -66,3 +66,14 @@ def test_follow_up_is_joined_to_the_previous_question() -> None:
 def test_bad_history_role_is_an_error() -> None:
     with pytest.raises(ValueError, match="role"):
         standalone_question("And then?", [("system", "x")])
+
+
+def test_streamed_markers_are_renumbered_like_the_final_text() -> None:
+    from assistant.citations import MarkerNumbering
+
+    full = "Fact three [3]. Fact one [1]. Bad [9]. Again [3]."
+    pieces = ["Fact three [", "3]. Fact one [1", "]. Bad [9]", ". Again", " [3]."]
+    numbering = MarkerNumbering(3)
+    streamed = "".join(numbering.feed(piece) for piece in pieces) + numbering.flush()
+    expected, _ = resolve_citations(full, [_passage(1), _passage(2), _passage(3)], {})
+    assert streamed == expected == "Fact three [1]. Fact one [2]. Bad. Again [1]."

@@ -25,9 +25,9 @@ OpenApp = Callable[[Path], AppTest]
 
 
 def rendered(block: Block) -> str:
-    """The text a reader sees in a block's markdown and captions (markdown escapes removed)."""
-    sources = [element.value for element in [*block.markdown, *block.caption]]
-    return re.sub(r"\\(.)", r"\1", "\n".join(sources))
+    """The text a reader sees in a block's markdown and captions (bold markers and escapes removed)."""
+    sources = "\n".join(element.value for element in [*block.markdown, *block.caption])
+    return re.sub(r"\\(.)", r"\1", re.sub(r"(?<!\\)\*\*", "", sources))
 
 
 def assistant_messages(at: AppTest) -> list[Block]:
@@ -54,6 +54,7 @@ def open_app(monkeypatch: pytest.MonkeyPatch) -> Iterator[OpenApp]:
         get_settings.cache_clear()
         default_assistant.cache_clear()
         st.cache_resource.clear()
+        st.cache_data.clear()
 
     def run(data_dir: Path) -> AppTest:
         monkeypatch.setenv("DATA_DIR", str(data_dir))

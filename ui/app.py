@@ -50,10 +50,17 @@ def clear_chat() -> None:
     st.session_state.messages = []
 
 
-def published_range(news: NewsAssistant) -> tuple[date, date]:
+@st.cache_data(show_spinner=False, max_entries=4)
+def stored_sources(_news: NewsAssistant, article_count: int) -> list[str]:
+    """The stored articles' sources; cached until the number of articles changes."""
+    return _news.store.sources()
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def published_range(_news: NewsAssistant, article_count: int) -> tuple[date, date]:
     """The first and last publication dates of the stored articles (today when none is dated)."""
     days = []
-    for record in news.store.articles():
+    for record in _news.store.articles():
         try:
             days.append(date.fromisoformat(record.published))
         except ValueError:
@@ -73,11 +80,11 @@ def sidebar(news: NewsAssistant, count: int) -> tuple[int, dict[str, Any]]:
 
     filters: dict[str, Any] = {}
     st.sidebar.subheader("Search options")
-    sources = st.sidebar.multiselect("Sources", news.store.sources(), placeholder="All sources")
+    sources = st.sidebar.multiselect("Sources", stored_sources(news, count), placeholder="All sources")
     if sources:
         filters["source"] = sources
     if st.sidebar.checkbox("Filter by publication date"):
-        picked = st.sidebar.date_input("Published between", value=published_range(news), format="YYYY-MM-DD")
+        picked = st.sidebar.date_input("Published between", value=published_range(news, count), format="YYYY-MM-DD")
         if isinstance(picked, tuple) and len(picked) == 2:
             filters["date_from"], filters["date_to"] = picked
         else:
