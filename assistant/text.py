@@ -53,7 +53,7 @@ STOPWORDS = frozenset(
     is are was were be been being it its this that these those there he she they we you i his her
     their them our your not no do does did has have had will would can could should may might
     what which who whom whose when where why how all any some each one also just only more most
-    other up out if so said says""".split()
+    other up out if so say said says""".split()
 )
 
 

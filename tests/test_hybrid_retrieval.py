@@ -1,0 +1,135 @@
+"""Keyword + dense retrieval: exact names and numbers, consistency of both indexes, dates, diversity."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from assistant.chain import NewsAssistant
+from assistant.keyword_index import KeywordIndex, match_query
+from assistant.retrieval import diversify, fuse
+from assistant.types import Passage
+from test_ingest_and_answer import ingest_paths
+
+TOWNS = ["Alder", "Birch", "Cedar", "Dunmore", "Elmstead", "Fernley", "Garrow", "Hollin", "Ivybridge", "Juniper"]
+
+
+def _council_articles(path: Path) -> Path:
+    """Ten near-identical council stories that differ only in a resolution number and a name."""
+    records = []
+    for index, town in enumerate(TOWNS):
+        number = 4207 + index
+        records.append({
+            "id": f"council-{index}",
+            "title": f"{town} council approves spending plan",
+            "text": (f"The {town} town council voted on Tuesday to approve Resolution {number}, which sets "
+                     f"the spending plan for roads, parks and libraries next year. Councillor "
+                     f"{town[:3]}vik-{index} said the budget was balanced. Residents will see the changes "
+                     f"from January, the council said."),
+            "source": "Council Gazette",
+            "published": "2024-02-01",
+        })
+    path.write_text("\n".join(json.dumps(record) for record in records))
+    return path
+
+
+def test_match_query_quotes_content_words() -> None:
+    assert match_query('What did "Resolution 4210" (AND NOT) say?') == '"resolution" OR "4210"'
+    assert match_query("the of and") == ""
+
+
+@pytest.mark.slow
+def test_keyword_search_finds_the_exact_number_dense_search_misses(news: NewsAssistant, tmp_path: Path) -> None:
+    ingest_paths(news, _council_articles(tmp_path / "council.jsonl"))
+    question = "Which town passed Resolution 4210?"  # 4207 + 3: Dunmore
+    dense = news.retriever.retrieve(question, k=3, dense_only=True)
+    assert dense[0].article_id != "council-3"  # the small embedding model does not see the number
+    hybrid = news.retrieve(question, k=3)
+    assert hybrid[0].article_id == "council-3"
+    name = news.retrieve("What did councillor Garvik-6 say about the budget?", k=1)
+    assert name[0].article_id == "council-6"
+
+
+@pytest.mark.slow
+def test_delete_and_update_reach_both_indexes(news: NewsAssistant, tmp_path: Path) -> None:
+    path = _council_articles(tmp_path / "council.jsonl")
+    ingest_paths(news, path)
+    keywords = news.store.keywords
+    assert keywords is not None and keywords.count() == 10
+    news.store.delete_article("council-3")
+    assert keywords.search("4210", 5) == [] and "council-3" not in keywords.hashes()
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    records[0]["text"] = records[0]["text"].replace("Resolution 4207", "Resolution 9999")
+    path.write_text("\n".join(json.dumps(record) for record in records))
+    assert ingest_paths(news, path).updated == 1
+    assert keywords.search("4207", 5) == []
+    assert [chunk_id for chunk_id, _ in keywords.search("9999", 5)] == ["council-0#0"]
+
+
+@pytest.mark.slow
+def test_crash_between_chroma_and_keyword_writes_is_repaired_by_rerun(news: NewsAssistant, tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    path = _council_articles(tmp_path / "council.jsonl")
+    original = KeywordIndex.replace_article
+
+    def crash_on_fifth(self: KeywordIndex, article_id: str, *args: object) -> None:
+        if article_id == "council-5":
+            raise OSError("killed")
+        original(self, article_id, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(KeywordIndex, "replace_article", crash_on_fifth)
+    first = ingest_paths(news, path)
+    assert (first.new, first.failed) == (9, 1)
+    assert news.store.chunks.get(where={"article_id": "council-5"})["ids"]  # Chroma was written...
+    assert "council-5" not in news.store.keyword_hashes()  # ...the keyword index was not
+    monkeypatch.setattr(KeywordIndex, "replace_article", original)
+    second = ingest_paths(news, path)
+    assert (second.new, second.unchanged) == (1, 9)
+    assert news.store.keywords is not None and news.store.keywords.count() == 10
+    assert set(news.store.keyword_hashes()) == {a.id for a in news.store.articles()}
+
+
+@pytest.mark.slow
+def test_lost_keyword_index_is_rebuilt_without_embedding(news: NewsAssistant, tmp_path: Path) -> None:
+    path = _council_articles(tmp_path / "council.jsonl")
+    ingest_paths(news, path)
+    assert news.store.keywords is not None
+    for article in news.store.articles():
+        news.store.keywords.delete_article(article.id)
+    report = ingest_paths(news, path)
+    assert (report.unchanged, report.repaired, report.chunks) == (10, 10, 0)
+    assert news.store.keywords.count() == 10
+
+
+@pytest.mark.slow
+def test_this_week_prefers_the_recent_article(news: NewsAssistant, tmp_path: Path) -> None:
+    from datetime import date
+
+    path = tmp_path / "strikes.jsonl"
+    text = ("Rail workers walked out over pay, halting trains across the region. The union said the strike "
+            "would continue until the operator made a new offer.")
+    path.write_text("\n".join(json.dumps(r) for r in [
+        {"id": "old", "title": "Rail strike halts trains", "text": text, "published": "2023-06-02"},
+        {"id": "new", "title": "Rail strike halts trains again", "text": text, "published": "2024-03-18"},
+    ]))
+    ingest_paths(news, path)
+    assert news.retrieve("Why did rail workers strike this week?", k=2, as_of=date(2024, 3, 20))[0].article_id == "new"
+    assert news.retrieve("Why did rail workers strike in June 2023?", k=2, as_of=date(2024, 3, 20))[0].article_id == "old"
+
+
+def _p(article: str, position: int, text: str = "x") -> Passage:
+    return Passage(chunk_id=f"{article}#{position}", article_id=article, title=article, text=text, score=0.5,
+                   position=position)
+
+
+def test_diversify_caps_per_article_and_merges_neighbours() -> None:
+    ranked = [_p("a", 3, "three"), _p("a", 4, "four"), _p("a", 9), _p("a", 1), _p("a", 12), _p("b", 0), _p("c", 0)]
+    result = diversify(ranked, k=4, max_per_article=2)
+    assert [(p.article_id, p.position) for p in result] == [("a", 3), ("a", 9), ("b", 0), ("c", 0)]
+    assert result[0].text == "three\n\nfour"
+
+
+def test_fusion_rewards_agreement() -> None:
+    scores = fuse([(1.0, ["x", "y", "z"]), (1.0, ["z", "w"])])
+    assert max(scores, key=scores.__getitem__) == "z"
+    assert scores["x"] > scores["w"]
