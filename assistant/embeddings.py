@@ -73,7 +73,7 @@ class MiniLMEmbeddings(Embeddings):
         """Word-piece tokens of each text, without the [CLS]/[SEP] the model adds."""
         if not texts:
             return []
-        ids = self.model.tokenizer(list(texts), add_special_tokens=False)["input_ids"]
+        ids = self.model.tokenizer(list(texts), add_special_tokens=False, verbose=False)["input_ids"]
         return [len(row) for row in ids]
 
 

@@ -15,7 +15,7 @@ from datetime import date
 from typing import Any
 
 from assistant.config import Settings
-from assistant.dates import time_window
+from assistant.dates import DateWindow, time_window
 from assistant.embeddings import TextEncoder
 from assistant.filters import Filters, parse_filters
 from assistant.store import ChunkStore
@@ -91,16 +91,22 @@ class Retriever:
         if dense_only:
             return dense[:k]
         keyword = self.store.keywords.search(question, pool, parsed) if self.store.keywords is not None else []
-        scores = fuse([(self.settings.dense_weight, [p.chunk_id for p in dense]),
-                       (self.settings.keyword_weight, [chunk_id for chunk_id, _ in keyword])])
-        by_id = {p.chunk_id: p for p in dense}
-        by_id.update({p.chunk_id: p for p in self.store.get_passages(
-            [chunk_id for chunk_id, _ in keyword if chunk_id not in by_id], vector)})
+        keyword_ids = [chunk_id for chunk_id, _ in keyword]
+        known = {p.chunk_id for p in dense}
+        extra = self.store.get_passages([chunk_id for chunk_id in keyword_ids if chunk_id not in known], vector)
         window = time_window(question, as_of or date.today())
-        if window is not None and self.settings.recency_weight:
-            boost = self.settings.recency_weight / (RRF_K + 1)
-            for chunk_id, passage in by_id.items():
-                if passage.published and window.contains(date.fromisoformat(passage.published)):
-                    scores[chunk_id] += boost
-        ranked = sorted(by_id.values(), key=lambda p: scores[p.chunk_id], reverse=True)
-        return diversify(ranked, k, self.settings.max_per_article)
+        return rank_candidates(dense, keyword_ids, extra, window, self.settings, k)
+
+
+def rank_candidates(dense: Sequence[Passage], keyword_ids: Sequence[str], keyword_only: Sequence[Passage],
+                    window: DateWindow | None, settings: RetrievalSettings, k: int) -> list[Passage]:
+    """Fuse the two rankings, boost passages dated in the question's period, then diversify."""
+    scores = fuse([(settings.dense_weight, [p.chunk_id for p in dense]), (settings.keyword_weight, keyword_ids)])
+    by_id = {p.chunk_id: p for p in [*dense, *keyword_only]}
+    if window is not None and settings.recency_weight:
+        boost = settings.recency_weight / (RRF_K + 1)
+        for chunk_id, passage in by_id.items():
+            if passage.published and window.contains(date.fromisoformat(passage.published)):
+                scores[chunk_id] += boost
+    ranked = sorted(by_id.values(), key=lambda p: scores[p.chunk_id], reverse=True)
+    return diversify(ranked, k, settings.max_per_article)

@@ -5,12 +5,11 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from assistant.config import Settings, get_settings
-from assistant.types import Article
-from ingest.loaders import LoadError, iter_files, load_file
+from ingest.loaders import load_paths
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -21,14 +20,6 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--if-empty", action="store_true", help="ingest only when the store holds no article")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     return parser
-
-
-def _articles(paths: Sequence[Path], max_bytes: int) -> Iterator[Article | LoadError]:
-    for path in iter_files(paths):
-        if isinstance(path, LoadError):
-            yield path
-        else:
-            yield from load_file(path, max_bytes)
 
 
 def _list(settings: Settings) -> int:
@@ -68,7 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from tqdm import tqdm
 
         ingestor = Ingestor(store, build_embeddings(settings), settings.chunk_max_tokens)
-        items = tqdm(_articles(args.paths, int(settings.max_file_mb * 1e6)), unit=" articles",
+        items = tqdm(load_paths(args.paths, int(settings.max_file_mb * 1e6)), unit=" articles",
                      disable=args.quiet or None, file=sys.stderr)
         report = ingestor.ingest(items, on_error=lambda line: tqdm.write(line, file=sys.stderr))
         print(report.summary())

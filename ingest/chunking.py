@@ -71,12 +71,12 @@ def _sentences(article: Article, count_tokens: TokenCounter, budget: int) -> lis
             paragraph_number += 1
     counts = count_tokens([text for text, _, _ in raw])
     result: list[_Sentence] = []
-    for (text, heading, paragraph), tokens in zip(raw, counts, strict=True):
+    for (text, section, index), tokens in zip(raw, counts, strict=True):
         if tokens <= budget:
-            result.append(_Sentence(text, tokens, heading, paragraph))
+            result.append(_Sentence(text, tokens, section, index))
         else:
             result.extend(
-                _Sentence(piece, piece_tokens, heading, paragraph)
+                _Sentence(piece, piece_tokens, section, index)
                 for piece, piece_tokens in _split_long_sentence(text, budget, count_tokens)
             )
     return result

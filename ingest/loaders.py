@@ -86,6 +86,15 @@ def iter_files(paths: Iterable[Path]) -> Iterator[Path | LoadError]:
             yield LoadError(str(path), "no such file or folder")
 
 
+def load_paths(paths: Iterable[Path], max_bytes: int) -> Iterator[Article | LoadError]:
+    """Every article in the given files and folders, with a LoadError for each problem."""
+    for path in iter_files(paths):
+        if isinstance(path, LoadError):
+            yield path
+        else:
+            yield from load_file(path, max_bytes)
+
+
 def load_file(path: Path, max_bytes: int) -> Iterator[Article | LoadError]:
     """The articles in one file, or the errors that prevent loading them."""
     suffix = path.suffix.lower()

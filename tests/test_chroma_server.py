@@ -10,11 +10,11 @@ from typing import Any
 
 import chromadb
 import pytest
+from conftest import make_assistant
+from test_ingest_and_answer import ingest_paths
 
 from assistant.config import Settings
 from assistant.embeddings import MiniLMEmbeddings
-from conftest import make_assistant
-from test_ingest_and_answer import ingest_paths
 
 pytestmark = pytest.mark.slow
 

@@ -4,12 +4,12 @@ import json
 from pathlib import Path
 
 import pytest
+from test_ingest_and_answer import ingest_paths
 
 from assistant.chain import NewsAssistant
 from assistant.keyword_index import KeywordIndex, match_query
 from assistant.retrieval import diversify, fuse
 from assistant.types import Passage
-from test_ingest_and_answer import ingest_paths
 
 TOWNS = ["Alder", "Birch", "Cedar", "Dunmore", "Elmstead", "Fernley", "Garrow", "Hollin", "Ivybridge", "Juniper"]
 

@@ -10,15 +10,14 @@ import pytest
 from assistant.answerers import NOT_FOUND
 from assistant.chain import NewsAssistant
 from ingest.__main__ import main as ingest_main
-from ingest.loaders import iter_files, load_file
+from ingest.loaders import load_paths
 from ingest.pipeline import Ingestor, IngestReport, delete_articles
 
 pytestmark = pytest.mark.slow
 
 
 def ingest_paths(news: NewsAssistant, *paths: Path) -> IngestReport:
-    items = (item for path in iter_files(paths) for item in (load_file(path, 10**7) if isinstance(path, Path) else [path]))
-    return Ingestor(news.store, news.encoder).ingest(items)
+    return Ingestor(news.store, news.encoder).ingest(load_paths(paths, 10**7))
 
 
 def test_each_fixture_question_retrieves_its_article_and_the_answer_cites_it(

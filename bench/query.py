@@ -1,0 +1,113 @@
+"""Query latency (embedding included) of hybrid and dense-only retrieval, at the dev corpus and scaled up.
+
+    python bench/query.py --data-dir /tmp/devstore                # the full dev corpus (~30k chunks)
+    python bench/query.py --data-dir /tmp/devstore --scale 10     # also a 10x store built from it
+
+The scaled store holds the dev passages plus perturbed copies: each copy's embedding gets
+Gaussian noise (then is renormalised) and its text loses a random tenth of its words, so
+neither index sees exact duplicates. Nothing is re-embedded, so building it takes minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+from common import load_questions
+
+from assistant.chain import NewsAssistant
+from assistant.config import Settings
+from assistant.store import ChunkStore
+
+BATCH = 4000
+
+
+def current_rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def measure(news: NewsAssistant, questions: list[str], dense_only: bool) -> tuple[float, float]:
+    timings = []
+    for question in questions:
+        started = time.perf_counter()
+        news.retriever.retrieve(question, k=10, dense_only=dense_only)
+        timings.append(time.perf_counter() - started)
+    timings.sort()
+    return statistics.median(timings) * 1000, timings[int(0.95 * len(timings)) - 1] * 1000
+
+
+def report(label: str, news: NewsAssistant, questions: list[str]) -> None:
+    news.retriever.retrieve("warm up the caches", k=10)
+    hybrid = measure(news, questions, dense_only=False)
+    dense = measure(news, questions, dense_only=True)
+    rss_mb = current_rss_mb()
+    print(f"{label}: {news.store.count_chunks()} chunks, {len(questions)} queries | hybrid p50 {hybrid[0]:.1f} ms, "
+          f"p95 {hybrid[1]:.1f} ms | dense-only p50 {dense[0]:.1f} ms, p95 {dense[1]:.1f} ms | "
+          f"RSS {rss_mb:.0f} MB", flush=True)
+
+
+def _perturb(text: str, rng: random.Random) -> str:
+    lines = []
+    for line in text.split("\n"):
+        words = line.split(" ")
+        lines.append(" ".join(word for word in words if rng.random() > 0.1) or line)
+    return "\n".join(lines)
+
+
+def build_scaled(source: ChunkStore, target: ChunkStore, scale: int, seed: int = 0) -> None:
+    """Copy every passage of `source` into `target` `scale` times (the first copy exact)."""
+    rng = random.Random(seed)
+    noise = np.random.default_rng(seed)
+    total = source.count_chunks()
+    keyword_rows: dict[str, list[tuple[str, str, str, str, int]]] = {}
+    for offset in range(0, total, BATCH):
+        batch = source.chunks.get(limit=BATCH, offset=offset, include=["documents", "metadatas", "embeddings"])
+        vectors = np.asarray(batch["embeddings"], dtype=np.float32)
+        for copy in range(scale):
+            suffix = f"~{copy}" if copy else ""
+            moved = vectors if not copy else vectors + noise.normal(0, 0.02, vectors.shape).astype(np.float32)
+            moved /= np.linalg.norm(moved, axis=1, keepdims=True)
+            documents = [doc if not copy else _perturb(doc, rng) for doc in batch["documents"]]
+            metadatas = [{**meta, "article_id": f"{meta['article_id']}{suffix}"} for meta in batch["metadatas"]]
+            ids = [f"{chunk_id}{suffix}" for chunk_id in batch["ids"]]
+            target.chunks.upsert(ids=ids, embeddings=moved, documents=documents, metadatas=metadatas)
+            for chunk_id, document, meta in zip(ids, documents, metadatas, strict=True):
+                keyword_rows.setdefault(str(meta["article_id"]), []).append(
+                    (chunk_id, str(meta["title"]), document, str(meta["source"]), int(meta["day"])))
+        print(f"  copied {min(offset + BATCH, total)}/{total} passages x{scale}", flush=True)
+    assert target.keywords is not None
+    for article_id, rows in keyword_rows.items():
+        target.keywords.replace_article(article_id, "scaled", rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data-dir", type=Path, required=True, help="store holding the ingested dev articles")
+    parser.add_argument("--scale", type=int, default=0, help="also measure a store this many times larger")
+    parser.add_argument("--scaled-dir", type=Path, default=Path("/tmp/newsdesk-scaled"))
+    parser.add_argument("--queries", type=int, default=200)
+    args = parser.parse_args()
+
+    questions = [q["question"] for q in load_questions()][: args.queries]
+    news = NewsAssistant.from_settings(Settings(data_dir=args.data_dir, _env_file=None))  # type: ignore[call-arg]
+    report("dev corpus", news, questions)
+    if args.scale > 1:
+        scaled_settings = Settings(data_dir=args.scaled_dir, _env_file=None)  # type: ignore[call-arg]
+        scaled = NewsAssistant.from_settings(scaled_settings)
+        if scaled.store.count_chunks() < news.store.count_chunks() * args.scale:
+            started = time.perf_counter()
+            build_scaled(news.store, scaled.store, args.scale)
+            print(f"  built the x{args.scale} store in {time.perf_counter() - started:.0f} s", flush=True)
+        scaled = NewsAssistant.from_settings(scaled_settings)
+        report(f"x{args.scale} store", scaled, questions)
+
+
+if __name__ == "__main__":
+    main()
