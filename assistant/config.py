@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -25,19 +25,38 @@ class Settings(BaseSettings):
     chunk_max_tokens: int = Field(default=256, ge=32, le=256)
 
     keyword_search: bool = True
-    keyword_title_weight: float = Field(default=2.0, ge=0)
+    keyword_title_weight: float = Field(default=1.0, ge=0)
     dense_weight: float = Field(default=1.0, ge=0)
-    keyword_weight: float = Field(default=1.0, ge=0)
+    keyword_weight: float = Field(default=4.0, ge=0)
     candidate_pool: int = Field(default=50, ge=1, le=1000)
-    max_per_article: int = Field(default=2, ge=1)
-    recency_weight: float = Field(default=0.5, ge=0)
+    max_per_article: int = Field(default=1, ge=1)
+    recency_weight: float = Field(default=1.0, ge=0)
 
-    llm_provider: Literal["extractive"] = "extractive"
+    llm_provider: Literal["auto", "local", "ollama", "openai", "extractive"] = "auto"
     top_k: int = Field(default=5, ge=1, le=50)
     min_relevance: float = Field(default=0.35, ge=-1.0, le=1.0)
     max_answer_sentences: int = Field(default=3, ge=1, le=3)
 
+    local_model_path: Path | None = None
+    local_context_window: int = Field(default=4096, ge=512)
+    local_threads: int | None = Field(default=None, ge=1)
+    ollama_base_url: str = "http://127.0.0.1:11434"
+    ollama_model: str = "qwen2.5:1.5b-instruct"
+    openai_base_url: str | None = None
+    openai_api_key: SecretStr | None = None
+    openai_model: str = "gpt-4o-mini"
+    llm_timeout: float = Field(default=120.0, gt=0)
+    llm_max_tokens: int = Field(default=200, ge=16)
+    llm_context_tokens: int = Field(default=200, ge=0)
+    citation_min_support: float = Field(default=0.5, ge=0.0, le=1.0)
+
     max_file_mb: float = Field(default=50.0, gt=0)
+
+    @field_validator("local_model_path", "local_threads", "openai_base_url", "openai_api_key", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        """`OPENAI_API_KEY=` (as in .env.example) means "not set", not an empty key or path."""
+        return None if isinstance(value, str) and not value.strip() else value
 
 
 @lru_cache(maxsize=1)

@@ -35,7 +35,7 @@ def match_query(question: str) -> str:
 class KeywordIndex:
     """Passages ranked by BM25 (title weighted above body); thread-safe."""
 
-    def __init__(self, path: Path | str, title_weight: float = 2.0) -> None:
+    def __init__(self, path: Path | str, title_weight: float = 1.0) -> None:
         if isinstance(path, Path):
             path.parent.mkdir(parents=True, exist_ok=True)
         self._connection = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)

@@ -26,11 +26,13 @@ RRF_K = 60
 
 @dataclass(frozen=True)
 class RetrievalSettings:
-    dense_weight: float = 1.0
-    keyword_weight: float = 1.0
-    candidate_pool: int = 50
-    max_per_article: int = 2
-    recency_weight: float = 0.5
+    """The ranking knobs of Settings (defaults and documentation live there)."""
+
+    dense_weight: float
+    keyword_weight: float
+    candidate_pool: int
+    max_per_article: int
+    recency_weight: float
 
 
 def retrieval_settings(settings: Settings) -> RetrievalSettings:
@@ -72,10 +74,10 @@ def diversify(ranked: Sequence[Passage], k: int, max_per_article: int) -> list[P
 class Retriever:
     """Hybrid retrieval over the store; filters restrict both searches by source, dates and article ids."""
 
-    def __init__(self, store: ChunkStore, encoder: TextEncoder, settings: RetrievalSettings | None = None) -> None:
+    def __init__(self, store: ChunkStore, encoder: TextEncoder, settings: RetrievalSettings) -> None:
         self.store = store
         self.encoder = encoder
-        self.settings = settings or RetrievalSettings()
+        self.settings = settings
 
     def retrieve(self, question: str, k: int = 10, filters: Filters | dict[str, Any] | None = None,
                  as_of: date | None = None, dense_only: bool = False) -> list[Passage]:

@@ -40,9 +40,11 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=0, help="first N questions only (0 = all)")
     parser.add_argument("--out", type=Path, default=Path("results.jsonl"))
     parser.add_argument("--no-answer", action="store_true", help="retrieval only (faster)")
+    parser.add_argument("--llm-provider", help="answering backend (default: LLM_PROVIDER's default)")
     args = parser.parse_args()
 
-    news = NewsAssistant.from_settings(Settings(data_dir=args.data_dir, _env_file=None))  # type: ignore[call-arg]
+    overrides = {"llm_provider": args.llm_provider} if args.llm_provider else {}
+    news = NewsAssistant.from_settings(Settings(data_dir=args.data_dir, _env_file=None, **overrides))  # type: ignore[call-arg]
     if news.store.count_articles() == 0:
         raise SystemExit(f"{args.data_dir}: no articles stored; run bench/ingest.py --limit 0 --keep {args.data_dir}")
     questions = load_questions()[: args.limit or None]
