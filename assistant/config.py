@@ -29,7 +29,7 @@ class Settings(BaseSettings):
     dense_weight: float = Field(default=1.0, ge=0)
     keyword_weight: float = Field(default=4.0, ge=0)
     candidate_pool: int = Field(default=50, ge=1, le=1000)
-    max_per_article: int = Field(default=1, ge=1)
+    max_per_article: int = Field(default=2, ge=1)
     recency_weight: float = Field(default=1.0, ge=0)
 
     llm_provider: Literal["auto", "local", "ollama", "openai", "extractive"] = "auto"
