@@ -51,6 +51,20 @@ class Settings(BaseSettings):
     citation_min_support: float = Field(default=0.5, ge=0.0, le=1.0)
 
     max_file_mb: float = Field(default=50.0, gt=0)
+    max_article_mb: float = Field(default=1.0, gt=0)
+    near_duplicate_threshold: float = Field(default=0.8, ge=0.0, le=1.0)
+    fetch_timeout: float = Field(default=20.0, gt=0)
+    max_fetch_mb: float = Field(default=10.0, gt=0)
+    fetch_max_redirects: int = Field(default=5, ge=0)
+    user_agent: str = "Newsdesk/0.1 (+news archive assistant)"
+
+    @field_validator("near_duplicate_threshold")
+    @classmethod
+    def _threshold_in_range(cls, value: float) -> float:
+        """The candidate search (ingest/dedup.py) finds copies reliably only from a similarity of 0.5."""
+        if 0 < value < 0.5:
+            raise ValueError("must be 0 (off) or between 0.5 and 1")
+        return value
 
     @field_validator("local_model_path", "local_threads", "openai_base_url", "openai_api_key", mode="before")
     @classmethod

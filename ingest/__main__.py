@@ -1,20 +1,38 @@
-"""`python -m ingest PATH...`: add articles to the store; `--list` and `--delete ID...` manage it."""
+"""`python -m ingest PATH|URL...`: add articles from files, folders and web pages to the store;
+`--feed URL [--watch MINUTES]` polls RSS/Atom feeds; `--list` and `--delete ID...` manage the store."""
 
 from __future__ import annotations
 
 import argparse
 import logging
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
+from itertools import chain
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from assistant.config import Settings, get_settings
-from ingest.loaders import load_paths
+from assistant.types import Article
+from ingest.fetch import Fetcher, is_url
+from ingest.loaders import LoadError, load_paths
+from ingest.web import load_urls
+
+if TYPE_CHECKING:
+    from assistant.store import ChunkStore
+    from ingest.feeds import FeedReader, FeedRound
+    from ingest.pipeline import Ingestor
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m ingest", description=__doc__)
-    parser.add_argument("paths", nargs="*", type=Path, help="files or folders (searched recursively)")
+    parser.add_argument("paths", nargs="*", metavar="PATH|URL",
+                        help="files, folders (searched recursively) or http(s) URLs of article pages")
+    parser.add_argument("--feed", action="append", default=[], metavar="URL",
+                        help="an RSS or Atom feed whose entries to ingest (repeatable)")
+    parser.add_argument("--watch", type=float, metavar="MINUTES",
+                        help="with --feed: poll the feeds again every MINUTES until stopped (Ctrl-C)")
     parser.add_argument("--list", action="store_true", help="list stored articles")
     parser.add_argument("--delete", nargs="+", metavar="ID", help="delete these articles completely")
     parser.add_argument("--if-empty", action="store_true", help="ingest only when the store holds no article")
@@ -28,21 +46,75 @@ def _list(settings: Settings) -> int:
     records = build_store(settings).articles()
     for record in records:
         print(f"{record.id}\t{record.title}\t{record.source or '-'}\t{record.published or '-'}\t{record.chunks}")
-    print(f"{len(records)} articles", file=sys.stderr)
+        for copy in record.alternatives:  # near-duplicates: other outlets' copies, not stored again
+            print(f"  also {copy.id}\t{copy.title}\t{copy.source or '-'}\t{copy.published or '-'}\t{copy.url or '-'}")
+    copies = sum(len(record.alternatives) for record in records)
+    print(f"{len(records)} articles" + (f" ({copies} more sources recorded as near-duplicates)" if copies else ""),
+          file=sys.stderr)
     return 0
 
 
+def _sources(paths: Sequence[str], fetcher: Fetcher, max_bytes: int) -> Iterator[Article | LoadError]:
+    """The articles of the command line's files, folders and URLs, in the order given."""
+    for path in paths:
+        yield from load_urls(fetcher, [path]) if is_url(path) else load_paths([Path(path)], max_bytes)
+
+
+class _Run:
+    """One ingest command: each round ingests its inputs, commits the feeds' state and prints a summary."""
+
+    def __init__(self, settings: Settings, store: ChunkStore, quiet: bool, stamped: bool) -> None:
+        from assistant.embeddings import build_embeddings
+        from ingest.feeds import FeedReader
+        from ingest.pipeline import Ingestor
+
+        self.store = store
+        self.ingestor: Ingestor = Ingestor.from_settings(settings, store, build_embeddings(settings))
+        self.reader: FeedReader = FeedReader.from_settings(settings)
+        self.quiet = quiet
+        self.stamped = stamped
+
+    def round(self, sources: Iterable[Article | LoadError], feeds: Sequence[str]) -> int:
+        """Ingest the sources and each feed's new entries; 1 when anything failed."""
+        from tqdm import tqdm
+
+        rounds: list[FeedRound] = []
+        items = tqdm(chain(sources, self._feed_items(feeds, rounds)), unit=" articles",
+                     disable=self.quiet or None, file=sys.stderr)
+        report = self.ingestor.ingest(items, on_error=lambda line: tqdm.write(line, file=sys.stderr))
+        if any(not (result.error or result.not_modified) for result in rounds):
+            stored = self._stored_ids()
+            for result in rounds:
+                self.reader.commit(result, stored)
+        for line in [result.summary() for result in rounds] + [report.summary()]:
+            print(f"{datetime.now():%Y-%m-%d %H:%M:%S} {line}" if self.stamped else line, flush=True)
+        return 1 if report.failed else 0
+
+    def _feed_items(self, feeds: Sequence[str], rounds: list[FeedRound]) -> Iterator[Article | LoadError]:
+        for url in feeds:
+            result, items = self.reader.poll(url, self._stored_ids)
+            rounds.append(result)
+            yield from items
+
+    def _stored_ids(self) -> set[str]:
+        """Ids of the stored articles and of the copies recorded as their alternative sources."""
+        return {article_id for record in self.store.articles()
+                for article_id in (record.id, *(alternative.id for alternative in record.alternatives))}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.watch is not None and (not args.feed or args.watch <= 0):
+        parser.error("--watch MINUTES needs --feed URL and a number of minutes above 0")
     settings = get_settings()
     if args.list:
         return _list(settings)
-    if not args.paths and not args.delete:
-        _parser().error("give files or folders to ingest, --list, or --delete ID...")
+    if not args.paths and not args.feed and not args.delete:
+        parser.error("give files, folders or URLs to ingest, --feed URL, --list, or --delete ID...")
 
-    from assistant.embeddings import build_embeddings
     from assistant.store import build_store
-    from ingest.pipeline import Ingestor, delete_articles
+    from ingest.pipeline import delete_articles
 
     store = build_store(settings)
     status = 0
@@ -52,18 +124,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{article_id}: no such article", file=sys.stderr)
         print(f"deleted {len(deleted)}, not found {len(missing)}")
         status = 1 if missing else 0
-    if args.paths:
+    if args.paths or args.feed:
         if args.if_empty and store.count_articles():
             print(f"store already holds {store.count_articles()} articles; nothing ingested")
             return status
-        from tqdm import tqdm
-
-        ingestor = Ingestor(store, build_embeddings(settings), settings.chunk_max_tokens)
-        items = tqdm(load_paths(args.paths, int(settings.max_file_mb * 1e6)), unit=" articles",
-                     disable=args.quiet or None, file=sys.stderr)
-        report = ingestor.ingest(items, on_error=lambda line: tqdm.write(line, file=sys.stderr))
-        print(report.summary())
-        status = max(status, 1 if report.failed else 0)
+        run = _Run(settings, store, args.quiet, stamped=args.watch is not None)
+        sources = _sources(args.paths, Fetcher.from_settings(settings), int(settings.max_file_mb * 1e6))
+        try:
+            status = max(status, run.round(sources, args.feed))
+            while args.watch is not None:
+                time.sleep(args.watch * 60)
+                status = max(status, run.round([], args.feed))
+        except KeyboardInterrupt:
+            if args.watch is None:
+                raise
+            print("stopped", file=sys.stderr)
     return status
 
 

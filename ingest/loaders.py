@@ -1,4 +1,4 @@
-"""Read files into Articles: plain text, Markdown, JSON Lines and JSON arrays.
+"""Read files into Articles: plain text, Markdown, JSON Lines, JSON arrays and HTML pages.
 
 Every problem becomes a `LoadError` naming the file (and line) instead of an exception,
 so one bad file or record never stops the others.
@@ -17,12 +17,14 @@ from typing import Any
 
 from assistant.text import is_heading
 from assistant.types import Article
+from ingest.html import ExtractionError, Page, extract
 
 TEXT_SUFFIXES = {".txt", ".text"}
 MARKDOWN_SUFFIXES = {".md", ".markdown"}
 JSONL_SUFFIXES = {".jsonl", ".ndjson"}
 JSON_SUFFIXES = {".json"}
-SUPPORTED_SUFFIXES = TEXT_SUFFIXES | MARKDOWN_SUFFIXES | JSONL_SUFFIXES | JSON_SUFFIXES
+HTML_SUFFIXES = {".html", ".htm"}
+SUPPORTED_SUFFIXES = TEXT_SUFFIXES | MARKDOWN_SUFFIXES | JSONL_SUFFIXES | JSON_SUFFIXES | HTML_SUFFIXES
 
 _HEADER = re.compile(r"^(source|published|date|url|author)\s*:\s*(.*)$", re.IGNORECASE)
 _MARKDOWN_LINK = re.compile(r"\[([^\]]+)\]\([^)]*\)")
@@ -103,8 +105,11 @@ def load_file(path: Path, max_bytes: int) -> Iterator[Article | LoadError]:
                         + ", ".join(sorted(SUPPORTED_SUFFIXES)))
         return
     try:
+        if suffix in HTML_SUFFIXES:
+            yield page_article(extract(_read_bytes(path, max_bytes)), origin=str(path.resolve()))
+            return
         text = _read_text(path, max_bytes)
-    except _BadRecord as error:
+    except (_BadRecord, ExtractionError) as error:
         yield LoadError(str(path), str(error))
         return
     if suffix in JSONL_SUFFIXES:
@@ -118,7 +123,26 @@ def load_file(path: Path, max_bytes: int) -> Iterator[Article | LoadError]:
             yield LoadError(str(path), str(error))
 
 
-def _read_text(path: Path, max_bytes: int) -> str:
+def page_article(page: Page, origin: str, url: str = "", source: str = "", title: str = "", author: str = "",
+                 published: date | None = None) -> Article:
+    """The Article of an extracted HTML page; fields given here (e.g. from a feed entry) win over the page's."""
+    title = title or page.title
+    if not title:
+        raise ExtractionError("the page has no title")
+    url = url or page.url
+    return Article(
+        id=article_id(None, url, title, page.text),
+        title=title,
+        text=page.text,
+        source=source or page.site,
+        url=url,
+        published=published or page.published,
+        author=author or page.author,
+        origin=origin,
+    )
+
+
+def _read_bytes(path: Path, max_bytes: int) -> bytes:
     try:
         size = path.stat().st_size
         if size > max_bytes:
@@ -128,6 +152,11 @@ def _read_text(path: Path, max_bytes: int) -> str:
         raise _BadRecord(f"cannot read file ({error.strerror or error})") from None
     if not data.strip():
         raise _BadRecord("file is empty")
+    return data
+
+
+def _read_text(path: Path, max_bytes: int) -> str:
+    data = _read_bytes(path, max_bytes)
     if b"\x00" in data[:8192]:
         raise _BadRecord("binary file, not text")
     try:

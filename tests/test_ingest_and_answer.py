@@ -130,7 +130,7 @@ def test_cli_reports_bad_input_and_still_ingests_the_rest(fixtures_dir: Path, tm
         assert f"{source / 'binary.txt'}: binary file, not text" in err
         assert f"{source / 'bad.jsonl'}:1: invalid JSON" in err
         assert f"{source / 'bad.jsonl'}:2: article has no text" in err
-        assert out.strip().startswith("new 6, updated 0, unchanged 0, failed 3, chunks written ")
+        assert out.strip().startswith("new 6, updated 0, unchanged 0, near-duplicates 0, failed 3, chunks written ")
         assert ingest_main(["--list"]) == 0
         listing = capsys.readouterr().out.splitlines()
         assert len(listing) == 6 and any(line.startswith("bees-2024\t") for line in listing)

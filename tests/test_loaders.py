@@ -91,7 +91,7 @@ def test_bad_files_get_one_line_errors(tmp_path: Path) -> None:
         "binary.txt": "binary file, not text",
         "empty.txt": "file is empty",
         "latin1.md": "not valid UTF-8 text (byte 5)",
-        "notes.docx": "unknown file type '.docx'; expected one of .json, .jsonl, .markdown, .md, .ndjson, .text, .txt",
+        "notes.docx": "unknown file type '.docx'; expected one of .htm, .html, .json, .jsonl, .markdown, .md, .ndjson, .text, .txt",
     }
 
 

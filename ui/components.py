@@ -28,6 +28,11 @@ def escape_markdown(text: str) -> str:
     return _PUNCTUATION.sub(r"\\\1", text)
 
 
+def one_line(error: Exception) -> str:
+    """An error message on one line (never a traceback)."""
+    return " ".join(str(error).split()) or type(error).__name__
+
+
 def _paragraphs(text: str) -> list[str]:
     """Non-empty lines without their indentation (which markdown would read as code blocks)."""
     return [line.strip() for line in text.splitlines() if line.strip()]
@@ -70,28 +75,48 @@ def source_line(title: str, source: str, published: str, url: str) -> str:
     return line + (f" · [open article]({link})" if link else "")
 
 
-def render_citations(citations: Sequence[Citation]) -> None:
+def render_passage(text: str, quote: str) -> None:
+    """The paragraph holding the quote (else the first) with the quote in bold; the whole passage folded below."""
+    paragraphs = _paragraphs(text)
+    quote = quote.strip()
+    focus = next((paragraph for paragraph in paragraphs if quote and quote in paragraph), None)
+    if len(paragraphs) <= 1 or (quote and focus is None):
+        st.markdown(emphasised_passage(text, quote))
+        return
+    st.markdown(emphasised_passage(focus or paragraphs[0], quote))
+    with st.expander("Whole passage"):
+        st.markdown(emphasised_passage(text, quote))
+
+
+def render_citations(citations: Sequence[Citation], key: str) -> None:
+    """One card per citation, numbered as the answer's `[n]` markers; `key` names the cards (CSS class)."""
     st.caption("Sources")
     for citation in citations:
-        with st.container(border=True):
+        with st.container(border=True, key=f"{key}-source-{citation.n}"):
             st.markdown(f"\\[{citation.n}\\] "
                         + source_line(citation.title, citation.source, citation.published, citation.url))
-            st.markdown(emphasised_passage(citation.passage, citation.quote))
+            render_passage(citation.passage, citation.quote)
 
 
-def render_closest_passages(passages: Sequence[Passage]) -> None:
+def render_closest_passages(passages: Sequence[Passage], key: str) -> None:
     if not passages:
         return
-    st.caption("Closest passages")
-    for passage in passages[:CLOSEST_PASSAGES]:
-        with st.container(border=True):
+    st.caption("Closest matches")
+    for number, passage in enumerate(passages[:CLOSEST_PASSAGES], start=1):
+        with st.container(border=True, key=f"{key}-closest-{number}"):
             st.markdown(source_line(passage.title, passage.source, passage.published, passage.url))
-            st.markdown(emphasised_passage(passage.text, ""))
+            render_passage(passage.text, "")
 
 
-def render_answer_details(answer: Answer) -> None:
-    """What goes under an answer's text: its sources, or the closest passages when nothing was found."""
+def render_answer_details(answer: Answer, key: str) -> None:
+    """What goes under an answer's text: its sources, or the closest matches when nothing was found.
+
+    Only citations that passed the check reach `answer.citations`; `key` is unique per chat turn.
+    """
     if answer.found:
-        render_citations(answer.citations)
+        render_citations(answer.citations, key)
+        if answer.unsupported:
+            st.caption("Not confirmed by any passage, so shown without a source: "
+                       + " ".join(escape_markdown(sentence) for sentence in answer.unsupported))
     else:
-        render_closest_passages(answer.passages)
+        render_closest_passages(answer.passages, key)

@@ -25,7 +25,8 @@ from pydantic import ConfigDict
 logger = logging.getLogger(__name__)
 
 _ROLES = {"system": "system", "human": "user", "ai": "assistant"}
-_STATE_CACHE_BYTES = 512 << 20
+_STATE_CACHE_BYTES = 256 << 20
+"""Room for several evaluated prompts (tens of MB each): the answer and follow-up prompts of a few sessions."""
 
 
 class LoadedModel:

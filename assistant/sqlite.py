@@ -1,0 +1,40 @@
+"""SQLite files beside the store (keyword index, signatures), shared by threads and processes.
+
+WAL lets readers go on while one writer writes; every write transaction takes the write lock
+up front (BEGIN IMMEDIATE) and waits up to BUSY_TIMEOUT seconds for another process to finish,
+so two ingests at once queue instead of failing with "database is locked".
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+BUSY_TIMEOUT = 60.0
+
+
+def connect(path: Path | str, schema: str) -> sqlite3.Connection:
+    """A connection usable from any thread (callers serialise its use), with the schema created."""
+    if isinstance(path, Path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+    connection = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=BUSY_TIMEOUT)
+    connection.execute("PRAGMA journal_mode=WAL")
+    with write_transaction(connection):
+        for statement in schema.split(";"):
+            if statement.strip():
+                connection.execute(statement)
+    return connection
+
+
+@contextmanager
+def write_transaction(connection: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """One transaction holding the write lock from its start; rolled back on any error."""
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        yield connection
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+    connection.execute("COMMIT")

@@ -1,0 +1,176 @@
+"""The chat page: questions answered from the stored articles, each claim citing a numbered source card.
+
+Run by `st.navigation` in ui/app.py; importing it has no side effects.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from datetime import date
+from typing import Any
+
+import streamlit as st
+
+from assistant.answerers import BackendError
+from assistant.chain import NewsAssistant
+from assistant.store import StoredArticle
+from assistant.types import Answer
+from ui.components import escape_markdown, one_line, render_answer_details, render_closest_passages
+from ui.resources import StoreLock, catalogue, get_assistant, store_lock
+from ui.uploads import accepted_types
+
+logger = logging.getLogger(__name__)
+
+MAX_PASSAGES = 10
+
+# A chat turn: "role" and "content", plus "answer" (an Answer) or "error" (str) for assistant turns.
+# An error from the answering backend also keeps the retrieved "passages" to show under it.
+# (A comment, not a docstring: Streamlit would display a bare string in a page script.)
+Message = dict[str, Any]
+
+
+def clear_chat() -> None:
+    st.session_state.messages = []
+
+
+def published_span(records: Sequence[StoredArticle]) -> tuple[date, date]:
+    """The first and last publication dates of the stored articles (today when none is dated)."""
+    days = []
+    for record in records:
+        try:
+            days.append(date.fromisoformat(record.published))
+        except ValueError:
+            continue
+    return (min(days), max(days)) if days else (date.today(), date.today())
+
+
+def search_options(news: NewsAssistant, records: Sequence[StoredArticle]) -> tuple[int, dict[str, Any]]:
+    """"New chat" and the search options in the sidebar; returns (passages to retrieve, filters)."""
+    st.sidebar.button("New chat", on_click=clear_chat, width="stretch")
+    filters: dict[str, Any] = {}
+    if not records:
+        return news.settings.top_k, filters
+    st.sidebar.subheader("Search options")
+    sources = sorted({record.source for record in records if record.source})
+    picked_sources = st.sidebar.multiselect("Sources", sources, placeholder="All sources")
+    if picked_sources:
+        filters["source"] = picked_sources
+    if st.sidebar.checkbox("Filter by publication date"):
+        picked = st.sidebar.date_input("Published between", value=published_span(records), format="YYYY-MM-DD")
+        if isinstance(picked, tuple) and len(picked) == 2:
+            filters["date_from"], filters["date_to"] = picked
+        else:
+            st.sidebar.caption("Pick an end date to apply the range.")
+    k = st.sidebar.slider("Passages to search", 1, MAX_PASSAGES, min(news.settings.top_k, MAX_PASSAGES))
+    return k, filters
+
+
+def turn_key(index: int) -> str:
+    """Names the cards of the chat turn at this index (a CSS class `st-key-turn-<index>-...`)."""
+    return f"turn-{index}"
+
+
+def show_message(message: Message, index: int) -> None:
+    with st.chat_message(message["role"]):
+        if "error" in message:
+            st.error(message["error"])
+            render_closest_passages(message.get("passages", []), turn_key(index))
+            return
+        st.markdown(escape_markdown(message["content"]))
+        if "answer" in message:
+            render_answer_details(message["answer"], turn_key(index))
+
+
+def with_read_lock(pieces: Iterator[str | Answer], lock: StoreLock) -> Iterator[str | Answer]:
+    """The pieces, with the store read-locked while the first is made.
+
+    `stream_answer` retrieves (the only step that reads the store) before its first piece, so an
+    upload in another session waits for the retrieval, not for the whole answer to be written.
+    """
+    with lock.reading():
+        first = next(pieces, None)
+    if first is not None:
+        yield first
+        yield from pieces
+
+
+def stream_text(pieces: Iterator[str | Answer]) -> Answer:
+    """Stream the text pieces, then show the final Answer's text in their place.
+
+    The final text is the one to keep: its `[n]` markers are checked against the passages and
+    renumbered to match the citations, while the streamed pieces are the backend's draft.
+    """
+    final: list[Answer] = []
+
+    def text() -> Iterator[str]:
+        for piece in pieces:
+            if isinstance(piece, Answer):
+                final.append(piece)
+            else:
+                yield escape_markdown(piece)
+
+    placeholder = st.empty()
+    with placeholder.container():
+        st.write_stream(text())
+    if not final:
+        raise RuntimeError("the answering backend finished without an answer")
+    placeholder.markdown(escape_markdown(final[-1].text))
+    return final[-1]
+
+
+def ask(news: NewsAssistant, question: str, k: int, filters: dict[str, Any]) -> None:
+    """Answer the question in the chat, with the earlier turns as history, and record both turns."""
+    messages: list[Message] = st.session_state.messages
+    history = [{"role": m["role"], "content": m["content"]} for m in messages if "error" not in m]
+    messages.append({"role": "user", "content": question})
+    show_message(messages[-1], len(messages) - 1)
+    key = turn_key(len(messages))
+    with st.chat_message("assistant"):
+        try:
+            with st.spinner("Searching the articles…"):
+                pieces = news.stream_answer(question, k=k, history=history, filters=filters)
+                answer = stream_text(with_read_lock(pieces, store_lock()))
+        except BackendError as error:
+            logger.warning("answering %r failed: %s", question, error)
+            messages.append({"role": "assistant", "content": "", "passages": error.passages,
+                             "error": f"The answering backend is not available. {error}"})
+            st.error(messages[-1]["error"])
+            render_closest_passages(error.passages, key)
+            return
+        except Exception as error:
+            logger.exception("answering %r failed", question)
+            messages.append({"role": "assistant", "content": "", "error": f"Could not answer: {one_line(error)}"})
+            st.error(messages[-1]["error"])
+            return
+        render_answer_details(answer, key)
+    messages.append({"role": "assistant", "content": answer.text, "answer": answer})
+
+
+def first_run_help() -> None:
+    """How to fill an empty library: upload on the Library page, or the ingest command."""
+    st.info("**The library is empty.** Upload article files on the Library page "
+            f"({', '.join(accepted_types())}), or add them from a terminal in the project folder:")
+    st.code("python -m ingest PATH...", language="bash")
+    st.caption("PATH can be files or folders (searched recursively).")
+    st.page_link("library.py", label="Open the library", icon=":material/library_books:")
+
+
+def chat_page() -> None:
+    st.set_page_config(layout="centered")
+    news = get_assistant()
+    count = news.store.count_articles()
+    st.session_state.setdefault("messages", [])
+    k, filters = search_options(news, catalogue(news, count) if count else [])
+    st.title("Ask the news")
+    if not count:
+        first_run_help()
+    for index, message in enumerate(st.session_state.messages):
+        show_message(message, index)
+    question = st.chat_input("Ask about the stored articles", disabled=not count)
+    if question and question.strip():
+        ask(news, question.strip(), k, filters)
+
+
+if __name__ == "__main__":
+    chat_page()

@@ -1,0 +1,121 @@
+"""What every browser session of this server process shares: the assistant, the store lock, the catalogue.
+
+The assistant (embedding model, store, answering backend) and the lock are created once per
+process with `st.cache_resource`; nothing is built at import time.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+import streamlit as st
+
+from assistant.answerers import BackendError, Draft
+from assistant.chain import NewsAssistant
+from assistant.config import Settings, get_settings
+from assistant.embeddings import build_embeddings
+from assistant.retrieval import Retriever, retrieval_settings
+from assistant.store import StoredArticle, build_store
+from assistant.types import Passage
+
+logger = logging.getLogger(__name__)
+
+
+class StoreLock:
+    """Many readers or one writer. A waiting writer goes first, so a steady flow of answers
+    cannot hold off an upload forever. Not re-entrant: never take it twice in one thread."""
+
+    def __init__(self) -> None:
+        self._condition = threading.Condition()
+        self._readers = 0
+        self._writing = False
+        self._writers_waiting = 0
+
+    @contextmanager
+    def reading(self) -> Iterator[None]:
+        with self._condition:
+            self._condition.wait_for(lambda: not self._writing and not self._writers_waiting)
+            self._readers += 1
+        try:
+            yield
+        finally:
+            with self._condition:
+                self._readers -= 1
+                self._condition.notify_all()
+
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        with self._condition:
+            self._writers_waiting += 1
+            try:
+                self._condition.wait_for(lambda: not self._writing and not self._readers)
+            finally:
+                self._writers_waiting -= 1
+            self._writing = True
+        try:
+            yield
+        finally:
+            with self._condition:
+                self._writing = False
+                self._condition.notify_all()
+
+
+class UnavailableAnswerer:
+    """Stands in for a backend that could not start: each answer raises its BackendError with the
+    retrieved passages, so the chat shows the problem and the passages while the library still works."""
+
+    def __init__(self, error: BackendError) -> None:
+        self.error = error
+        self.name = f"{error.backend} (unavailable)"
+
+    def draft(self, question: str, passages: Sequence[Passage]) -> Draft:
+        raise self.error.with_passages(passages)
+
+    def stream(self, question: str, passages: Sequence[Passage]) -> Iterator[str | Draft]:
+        raise self.error.with_passages(passages)
+
+
+def _without_backend(settings: Settings, error: BackendError) -> NewsAssistant:
+    encoder = build_embeddings(settings)
+    store = build_store(settings, encoder)
+    return NewsAssistant(settings, encoder, store, Retriever(store, encoder, retrieval_settings(settings)),
+                         UnavailableAnswerer(error))
+
+
+@st.cache_resource(show_spinner="Loading the models and opening the article store…")
+def get_assistant() -> NewsAssistant:
+    """The assistant shared by every session; a backend that cannot start leaves the rest usable."""
+    settings = get_settings()
+    try:
+        news = NewsAssistant.from_settings(settings)
+    except BackendError as error:
+        logger.error("the answering backend could not start: %s", error)
+        news = _without_backend(settings, error)
+    # Load the embedding model now, once, rather than in whichever sessions ask first.
+    news.encoder.encode(["warm up"])
+    return news
+
+
+@st.cache_resource
+def store_lock() -> StoreLock:
+    """Ingest and delete write; answering reads (retrieval only). One lock for the whole process."""
+    return StoreLock()
+
+
+def backend_unavailable(news: NewsAssistant) -> BackendError | None:
+    """Why the answering backend could not start, or None when it did."""
+    return news.answerer.error if isinstance(news.answerer, UnavailableAnswerer) else None
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def catalogue(_news: NewsAssistant, article_count: int) -> list[StoredArticle]:
+    """Every stored article, newest first: cached until the count changes or `refresh_catalogue()`."""
+    return _news.store.articles()
+
+
+def refresh_catalogue() -> None:
+    """After an ingest or delete: every session reads the catalogue (sources, dates, library) afresh."""
+    catalogue.clear()

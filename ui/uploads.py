@@ -1,0 +1,126 @@
+"""Uploaded files -> articles in the store, with one result per file.
+
+The name the browser sends is only ever shown to the user: each upload is written into a fresh
+temporary folder under a generated name that keeps nothing of it but a supported suffix.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import re
+import tempfile
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from pathlib import Path, PurePath
+from typing import Literal
+
+from assistant.types import Article
+from ingest.loaders import SUPPORTED_SUFFIXES, LoadError, load_file
+from ingest.pipeline import Ingestor, IngestReport
+
+logger = logging.getLogger(__name__)
+
+Status = Literal["ingested", "unchanged", "error"]
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f]")
+_NAME_CHARS = 120
+
+
+@dataclass(frozen=True)
+class Upload:
+    name: str
+    """As the browser sent it: shown to the user, never used as a path."""
+    data: bytes
+
+
+@dataclass(frozen=True)
+class UploadResult:
+    file: str
+    status: Status
+    details: str
+
+
+def accepted_types() -> list[str]:
+    """The suffixes the ingest command reads, read at run time (e.g. [".json", ".jsonl", ".md", ...])."""
+    return sorted(SUPPORTED_SUFFIXES)
+
+
+def display_name(name: str) -> str:
+    """The file's own name, without any folders or control characters, shortened to fit a table cell."""
+    base = PurePath(name.replace("\\", "/")).name
+    return _UNPRINTABLE.sub("", base)[:_NAME_CHARS] or "(unnamed)"
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 1e6:.3g} MB"
+
+
+def _where(error: LoadError, path: Path, name: str) -> LoadError:
+    """The loader's error about the temporary file, told about the uploaded file instead."""
+    rest = error.where.removeprefix(str(path.resolve())).removeprefix(str(path)).lstrip(":").strip()
+    return LoadError(f"{name} line {rest}" if rest.isdigit() else f"{name} {rest}".strip(), error.problem)
+
+
+def _relabelled(items: Iterable[Article | LoadError], path: Path, origin: str, name: str) -> list[Article | LoadError]:
+    """Articles record `origin` (unique per upload, so they never replace another upload's articles)."""
+    resolved = str(path.resolve())
+    return [_where(item, path, name) if isinstance(item, LoadError)
+            else dataclasses.replace(item, origin=item.origin.replace(resolved, origin)) for item in items]
+
+
+def _result(name: str, report: IngestReport) -> UploadResult:
+    stored = report.new + report.updated
+    counts = ", ".join(f"{count} {label}" for count, label in (
+        (report.new, "new"), (report.updated, "updated"), (report.unchanged, "unchanged"),
+        (report.near_duplicates, "near-duplicate of a stored article"), (report.failed, "failed")) if count)
+    problems = "; ".join(report.errors[:3]) + (f"; and {len(report.errors) - 3} more" if len(report.errors) > 3 else "")
+    known = report.unchanged + report.near_duplicates
+    if stored:
+        return UploadResult(name, "ingested", counts + (f". {problems}" if problems else ""))
+    if report.failed:
+        return UploadResult(name, "error", problems + (f" ({counts})" if known else ""))
+    if report.near_duplicates:
+        return UploadResult(name, "unchanged", counts + ": recorded as another source of it")
+    if report.unchanged:
+        return UploadResult(name, "unchanged", "already in the library" if report.unchanged == 1
+                            else f"{report.unchanged} articles already in the library")
+    return UploadResult(name, "error", "no articles in the file")
+
+
+def ingest_upload(upload: Upload, ingestor: Ingestor, max_bytes: int,
+                  write_lock: Callable[[], AbstractContextManager[object]]) -> UploadResult:
+    """Check, save, parse and ingest one uploaded file; every problem becomes an "error" result."""
+    name = display_name(upload.name)
+    suffix = PurePath(name).suffix.lower()
+    if suffix not in SUPPORTED_SUFFIXES:
+        return UploadResult(name, "error", f"unknown file type {suffix or '(none)'!r}; expected one of "
+                            + ", ".join(accepted_types()))
+    if len(upload.data) > max_bytes:
+        return UploadResult(name, "error", f"file is {_megabytes(len(upload.data))}, "
+                            f"over the {_megabytes(max_bytes)} limit (MAX_FILE_MB)")
+    with tempfile.TemporaryDirectory(prefix="newsdesk-upload-") as folder:
+        path = Path(folder) / f"upload{suffix}"
+        path.write_bytes(upload.data)
+        items = _relabelled(load_file(path, max_bytes), path, f"upload:{uuid.uuid4().hex[:12]}/{name}", name)
+    with write_lock():
+        report = ingestor.ingest(items)
+    logger.info("upload %s: %s", name, report.summary())
+    return _result(name, report)
+
+
+def ingest_uploads(uploads: Sequence[Upload], ingestor: Ingestor, max_bytes: int,
+                   write_lock: Callable[[], AbstractContextManager[object]],
+                   on_file: Callable[[int, str], None] = lambda index, name: None) -> list[UploadResult]:
+    """Each file in turn (`on_file(index, name)` before each); one file's failure never stops the others."""
+    results = []
+    for index, upload in enumerate(uploads):
+        on_file(index, display_name(upload.name))
+        try:
+            results.append(ingest_upload(upload, ingestor, max_bytes, write_lock))
+        except Exception as error:  # e.g. the store is unreachable: report it and go on
+            logger.exception("upload %r failed", upload.name)
+            results.append(UploadResult(display_name(upload.name), "error", " ".join(str(error).split())
+                                        or type(error).__name__))
+    return results
