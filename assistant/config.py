@@ -21,7 +21,7 @@ class Settings(BaseSettings):
     chroma_port: int = 8000
 
     embedding_provider: Literal["minilm"] = "minilm"
-    embedding_batch_size: int = Field(default=32, ge=1)
+    embedding_batch_size: int = Field(default=16, ge=1)
     chunk_max_tokens: int = Field(default=256, ge=32, le=256)
 
     keyword_search: bool = True

@@ -36,7 +36,7 @@ class MiniLMEmbeddings(Embeddings):
     call at a time, since its fast tokenizer fails ("Already borrowed") when used from two threads at once.
     """
 
-    def __init__(self, batch_size: int = 32) -> None:
+    def __init__(self, batch_size: int = 16) -> None:
         self.batch_size = batch_size
         self.max_tokens = 256
         self._model: SentenceTransformer | None = None

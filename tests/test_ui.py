@@ -268,6 +268,27 @@ def test_answer_cites_its_sources(open_app: OpenApp, fixture_store: Path) -> Non
 
 
 @pytest.mark.slow
+def test_copies_from_other_outlets_are_named_on_the_card_and_in_the_library(
+        open_app: OpenApp, writable_store: Path, fixtures_dir: Path, tmp_path: Path) -> None:
+    original = (fixtures_dir / "volcano.txt").read_text(encoding="utf-8")
+    copy = tmp_path / "syndicated" / "volcano-copy.txt"
+    copy.parent.mkdir()
+    copy.write_text(original.replace(VOLCANO_SOURCE, "Reykjavik Daily Wire")
+                    .replace("news.example.invalid", "wire.example.invalid"), encoding="utf-8")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DATA_DIR", str(writable_store))
+        get_settings.cache_clear()
+        assert ingest_main([str(copy.parent), "-q"]) == 0
+    get_settings.cache_clear()
+    at = ask(open_app(writable_store), VOLCANO_QUESTION)
+    [answer] = assistant_messages(at)
+    assert "Also published by Reykjavik Daily Wire, 2024-03-17 · open" in rendered(answer)
+    table = library(at).dataframe[0].value
+    assert list(table[table["Title"] == VOLCANO_TITLE]["Also published by"]) == ["Reykjavik Daily Wire"]
+    assert len(table) == 6, "the copy is not a library entry of its own"
+
+
+@pytest.mark.slow
 def test_unanswerable_question_shows_closest_passages(open_app: OpenApp, fixture_store: Path) -> None:
     at = ask(open_app(fixture_store), "What is the capital of Mongolia?")
     [answer] = assistant_messages(at)
@@ -377,7 +398,7 @@ def test_backend_that_cannot_start_leaves_search_and_library(open_app: OpenApp, 
 def test_library_lists_and_searches_articles(open_app: OpenApp, fixture_store: Path) -> None:
     at = library(open_app(fixture_store))
     table = at.dataframe[0].value
-    assert list(table.columns) == ["Title", "Source", "Published", "Passages", "Link"]
+    assert list(table.columns) == ["Title", "Source", "Published", "Passages", "Also published by", "Link"]
     assert len(table) == 6 and VOLCANO_TITLE in set(table["Title"])
     volcano = table[table["Title"] == VOLCANO_TITLE].iloc[0]
     assert (volcano["Source"], volcano["Published"]) == (VOLCANO_SOURCE, "2024-03-17") and volcano["Passages"] >= 1

@@ -14,7 +14,7 @@ import streamlit as st
 
 from assistant.answerers import BackendError
 from assistant.chain import NewsAssistant
-from assistant.store import StoredArticle
+from assistant.store import AlternativeSource, StoredArticle
 from assistant.types import Answer
 from ui.components import escape_markdown, one_line, render_answer_details, render_closest_passages
 from ui.resources import StoreLock, catalogue, get_assistant, store_lock
@@ -25,7 +25,8 @@ logger = logging.getLogger(__name__)
 MAX_PASSAGES = 10
 
 # A chat turn: "role" and "content", plus "answer" (an Answer) or "error" (str) for assistant turns.
-# An error from the answering backend also keeps the retrieved "passages" to show under it.
+# An answer also keeps the "copies" (near-duplicates from other outlets) of the articles it cites;
+# an error from the answering backend keeps the retrieved "passages" to show under it.
 # (A comment, not a docstring: Streamlit would display a bare string in a page script.)
 Message = dict[str, Any]
 
@@ -79,7 +80,7 @@ def show_message(message: Message, index: int) -> None:
             return
         st.markdown(escape_markdown(message["content"]))
         if "answer" in message:
-            render_answer_details(message["answer"], turn_key(index))
+            render_answer_details(message["answer"], turn_key(index), message.get("copies"))
 
 
 def with_read_lock(pieces: Iterator[str | Answer], lock: StoreLock) -> Iterator[str | Answer]:
@@ -119,7 +120,14 @@ def stream_text(pieces: Iterator[str | Answer]) -> Answer:
     return final[-1]
 
 
-def ask(news: NewsAssistant, question: str, k: int, filters: dict[str, Any]) -> None:
+def copies_of_cited(answer: Answer, records: Sequence[StoredArticle]) -> dict[str, tuple[AlternativeSource, ...]]:
+    """The near-duplicate copies (other outlets) of the articles the answer cites, by article id."""
+    cited = {citation.article_id for citation in answer.citations}
+    return {record.id: record.alternatives for record in records if record.id in cited and record.alternatives}
+
+
+def ask(news: NewsAssistant, question: str, k: int, filters: dict[str, Any],
+        records: Sequence[StoredArticle]) -> None:
     """Answer the question in the chat, with the earlier turns as history, and record both turns."""
     messages: list[Message] = st.session_state.messages
     history = [{"role": m["role"], "content": m["content"]} for m in messages if "error" not in m]
@@ -143,8 +151,9 @@ def ask(news: NewsAssistant, question: str, k: int, filters: dict[str, Any]) -> 
             messages.append({"role": "assistant", "content": "", "error": f"Could not answer: {one_line(error)}"})
             st.error(messages[-1]["error"])
             return
-        render_answer_details(answer, key)
-    messages.append({"role": "assistant", "content": answer.text, "answer": answer})
+        copies = copies_of_cited(answer, records)
+        render_answer_details(answer, key, copies)
+    messages.append({"role": "assistant", "content": answer.text, "answer": answer, "copies": copies})
 
 
 def first_run_help() -> None:
@@ -161,7 +170,8 @@ def chat_page() -> None:
     news = get_assistant()
     count = news.store.count_articles()
     st.session_state.setdefault("messages", [])
-    k, filters = search_options(news, catalogue(news, count) if count else [])
+    records = catalogue(news, count) if count else []
+    k, filters = search_options(news, records)
     st.title("Ask the news")
     if not count:
         first_run_help()
@@ -169,7 +179,7 @@ def chat_page() -> None:
         show_message(message, index)
     question = st.chat_input("Ask about the stored articles", disabled=not count)
     if question and question.strip():
-        ask(news, question.strip(), k, filters)
+        ask(news, question.strip(), k, filters, records)
 
 
 if __name__ == "__main__":

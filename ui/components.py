@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import re
 import string
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from urllib.parse import quote, urlsplit
 
 import streamlit as st
 
+from assistant.store import AlternativeSource
 from assistant.types import Answer, Citation, Passage
 
 _PUNCTUATION = re.compile(f"([{re.escape(string.punctuation)}])")
@@ -75,6 +76,16 @@ def source_line(title: str, source: str, published: str, url: str) -> str:
     return line + (f" · [open article]({link})" if link else "")
 
 
+def also_published(alternatives: Sequence[AlternativeSource]) -> str:
+    """`Also published by source, date · open` for each near-duplicate copy, as safe markdown."""
+    parts = []
+    for copy in alternatives:
+        name = ", ".join(escape_markdown(part) for part in (copy.source or copy.title, copy.published) if part)
+        link = safe_url(copy.url)
+        parts.append((name or "another outlet") + (f" · [open]({link})" if link else ""))
+    return "Also published by " + "; ".join(parts)
+
+
 def render_passage(text: str, quote: str) -> None:
     """The paragraph holding the quote (else the first) with the quote in bold; the whole passage folded below."""
     paragraphs = _paragraphs(text)
@@ -88,13 +99,19 @@ def render_passage(text: str, quote: str) -> None:
         st.markdown(emphasised_passage(text, quote))
 
 
-def render_citations(citations: Sequence[Citation], key: str) -> None:
-    """One card per citation, numbered as the answer's `[n]` markers; `key` names the cards (CSS class)."""
+def render_citations(citations: Sequence[Citation], key: str,
+                     copies: Mapping[str, Sequence[AlternativeSource]]) -> None:
+    """One card per citation, numbered as the answer's `[n]` markers; `key` names the cards (CSS class).
+
+    `copies` holds the near-duplicate copies (other outlets) of cited articles, by article id.
+    """
     st.caption("Sources")
     for citation in citations:
         with st.container(border=True, key=f"{key}-source-{citation.n}"):
             st.markdown(f"\\[{citation.n}\\] "
                         + source_line(citation.title, citation.source, citation.published, citation.url))
+            if copies.get(citation.article_id):
+                st.caption(also_published(copies[citation.article_id]))
             render_passage(citation.passage, citation.quote)
 
 
@@ -108,13 +125,14 @@ def render_closest_passages(passages: Sequence[Passage], key: str) -> None:
             render_passage(passage.text, "")
 
 
-def render_answer_details(answer: Answer, key: str) -> None:
+def render_answer_details(answer: Answer, key: str,
+                          copies: Mapping[str, Sequence[AlternativeSource]] | None = None) -> None:
     """What goes under an answer's text: its sources, or the closest matches when nothing was found.
 
     Only citations that passed the check reach `answer.citations`; `key` is unique per chat turn.
     """
     if answer.found:
-        render_citations(answer.citations, key)
+        render_citations(answer.citations, key, copies or {})
         if answer.unsupported:
             st.caption("Not confirmed by any passage, so shown without a source: "
                        + " ".join(escape_markdown(sentence) for sentence in answer.unsupported))

@@ -46,6 +46,8 @@ def articles_table(records: Sequence[StoredArticle]) -> list[StoredArticle]:
         "Source": [record.source for record in records],
         "Published": [record.published for record in records],
         "Passages": [record.chunks for record in records],
+        "Also published by": [", ".join(copy.source or copy.title for copy in record.alternatives)
+                              for record in records],
         "Link": [safe_url(record.url) or "" for record in records],
     })
     key = "library-" + hashlib.sha1("\n".join(record.id for record in records).encode()).hexdigest()[:12]
