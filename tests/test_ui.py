@@ -282,7 +282,8 @@ def test_copies_from_other_outlets_are_named_on_the_card_and_in_the_library(
     get_settings.cache_clear()
     at = ask(open_app(writable_store), VOLCANO_QUESTION)
     [answer] = assistant_messages(at)
-    assert "Also published by Reykjavik Daily Wire, 2024-03-17 · open" in rendered(answer)
+    assert ("Also published by Reykjavik Daily Wire, 2024-03-17 · "
+            "[open](https://wire.example.invalid/iceland/sundhnukur-eruption)") in rendered(answer)
     table = library(at).dataframe[0].value
     assert list(table[table["Title"] == VOLCANO_TITLE]["Also published by"]) == ["Reykjavik Daily Wire"]
     assert len(table) == 6, "the copy is not a library entry of its own"
