@@ -97,12 +97,16 @@ def load_paths(paths: Iterable[Path], max_bytes: int) -> Iterator[Article | Load
             yield from load_file(path, max_bytes)
 
 
+def unknown_type(suffix: str) -> str:
+    """The problem with a file whose suffix no loader reads."""
+    return f"unknown file type {suffix or '(none)'!r}; expected one of " + ", ".join(sorted(SUPPORTED_SUFFIXES))
+
+
 def load_file(path: Path, max_bytes: int) -> Iterator[Article | LoadError]:
     """The articles in one file, or the errors that prevent loading them."""
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
-        yield LoadError(str(path), f"unknown file type {suffix or '(none)'!r}; expected one of "
-                        + ", ".join(sorted(SUPPORTED_SUFFIXES)))
+        yield LoadError(str(path), unknown_type(suffix))
         return
     try:
         if suffix in HTML_SUFFIXES:

@@ -18,8 +18,9 @@ from pathlib import Path, PurePath
 from typing import Literal
 
 from assistant.types import Article
-from ingest.loaders import SUPPORTED_SUFFIXES, LoadError, load_file
+from ingest.loaders import SUPPORTED_SUFFIXES, LoadError, load_file, unknown_type
 from ingest.pipeline import Ingestor, IngestReport
+from ui.components import one_line
 
 logger = logging.getLogger(__name__)
 
@@ -95,8 +96,7 @@ def ingest_upload(upload: Upload, ingestor: Ingestor, max_bytes: int,
     name = display_name(upload.name)
     suffix = PurePath(name).suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
-        return UploadResult(name, "error", f"unknown file type {suffix or '(none)'!r}; expected one of "
-                            + ", ".join(accepted_types()))
+        return UploadResult(name, "error", unknown_type(suffix))
     if len(upload.data) > max_bytes:
         return UploadResult(name, "error", f"file is {_megabytes(len(upload.data))}, "
                             f"over the {_megabytes(max_bytes)} limit (MAX_FILE_MB)")
@@ -121,6 +121,5 @@ def ingest_uploads(uploads: Sequence[Upload], ingestor: Ingestor, max_bytes: int
             results.append(ingest_upload(upload, ingestor, max_bytes, write_lock))
         except Exception as error:  # e.g. the store is unreachable: report it and go on
             logger.exception("upload %r failed", upload.name)
-            results.append(UploadResult(display_name(upload.name), "error", " ".join(str(error).split())
-                                        or type(error).__name__))
+            results.append(UploadResult(display_name(upload.name), "error", one_line(error)))
     return results
