@@ -78,6 +78,9 @@ class NewsAssistant:
                 filters: Filters | dict[str, Any] | None, as_of: date | None) -> dict[str, Any]:
         if not question or not question.strip():
             raise ValueError("question is empty")
+        if len(question.strip()) > self.settings.max_question_chars:
+            raise ValueError(f"question is {len(question.strip()):,} characters, over the "
+                             f"{self.settings.max_question_chars:,} limit (MAX_QUESTION_CHARS)")
         return {"question": question.strip(), "history": history, "k": k or self.settings.top_k,
                 "filters": parse_filters(filters), "as_of": as_of or date.today()}
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -19,6 +19,8 @@ class Settings(BaseSettings):
     collection: str = "newsdesk"
     chroma_host: str | None = None
     chroma_port: int = 8000
+    chroma_mode: Literal["server", "embedded"] = "server"
+    index_sync_seconds: float = Field(default=1.0, ge=0)
 
     embedding_provider: Literal["minilm"] = "minilm"
     embedding_batch_size: int = Field(default=16, ge=1)
@@ -53,10 +55,41 @@ class Settings(BaseSettings):
     max_file_mb: float = Field(default=50.0, gt=0)
     max_article_mb: float = Field(default=1.0, gt=0)
     near_duplicate_threshold: float = Field(default=0.8, ge=0.0, le=1.0)
+    trash_days: float = Field(default=30.0, gt=0)
     fetch_timeout: float = Field(default=20.0, gt=0)
     max_fetch_mb: float = Field(default=10.0, gt=0)
     fetch_max_redirects: int = Field(default=5, ge=0)
     user_agent: str = "Newsdesk/0.1 (+news archive assistant)"
+    fetch_allow_hosts: Annotated[list[str], NoDecode] = []
+    max_feed_entries: int = Field(default=200, ge=1)
+
+    @field_validator("fetch_allow_hosts", mode="before")
+    @classmethod
+    def _allowed_hosts(cls, value: object) -> object:
+        """`FETCH_ALLOW_HOSTS=intranet.example, 10.0.0.0/8` -> a list; an entry that is no host or network fails."""
+        from ingest.addresses import AddressPolicy  # no dependencies; checks each entry
+
+        entries = value.replace(";", ",").split(",") if isinstance(value, str) else value
+        if isinstance(entries, list | tuple):
+            entries = [str(entry).strip() for entry in entries if str(entry).strip()]
+            AddressPolicy.parse(entries)
+        return entries
+
+    # Web app: who may change the library (ui/auth.py) and how much one request may ask for.
+    auth_required: bool = False
+    editors: Annotated[list[str], NoDecode] = []
+    allow_anonymous_edits: bool = False
+    max_upload_files: int = Field(default=100, ge=1)
+    max_upload_mb: float = Field(default=200.0, gt=0)
+    max_question_chars: int = Field(default=2000, ge=1)
+
+    @field_validator("editors", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        """`EDITORS=alice@paper.example, @newsroom.example` -> ["alice@paper.example", "@newsroom.example"]."""
+        if isinstance(value, str):
+            return [entry.strip().lower() for entry in value.replace(";", ",").split(",") if entry.strip()]
+        return value
 
     @field_validator("near_duplicate_threshold")
     @classmethod

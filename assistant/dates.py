@@ -61,21 +61,44 @@ def _relative(phrase: str, as_of: date) -> DateWindow:
 
 
 def time_window(question: str, as_of: date) -> DateWindow | None:
-    """The period a question asks about, relative to as_of; None when it names no time."""
+    """The period a question asks about, relative to as_of; None when it names no time.
+
+    A phrase naming an impossible date ("in March 0000", "February 30th") is ignored, not an error.
+    """
+    for phrase in (_day_month_year, _month_year, _year, _relative_phrase):
+        try:
+            window = phrase(question, as_of)
+        except (ValueError, OverflowError):  # a year out of range, or a day that does not exist
+            continue
+        if window is not None:
+            return window
+    return None
+
+
+def _day_month_year(question: str, as_of: date) -> DateWindow | None:
     if match := _DAY_MONTH_YEAR.search(question):
         month, day = _MONTHS[match.group(1).lower()], int(match.group(2))
         year = int(match.group(3)) if match.group(3) else _latest_month(month, as_of).start.year
-        try:
-            target = date(year, month, day)
-        except ValueError:
-            return None
+        target = date(year, month, day)
         return DateWindow(target - timedelta(days=1), target + timedelta(days=2))
+    return None
+
+
+def _month_year(question: str, as_of: date) -> DateWindow | None:
     if match := _MONTH_YEAR.search(question):
         month = _MONTHS[match.group(1).lower()]
         return _month_window(int(match.group(2)), month) if match.group(2) else _latest_month(month, as_of)
+    return None
+
+
+def _year(question: str, as_of: date) -> DateWindow | None:
     if match := _YEAR.search(question):
         year = int(match.group(1))
         return DateWindow(date(year, 1, 1), date(year, 12, 31))
+    return None
+
+
+def _relative_phrase(question: str, as_of: date) -> DateWindow | None:
     if match := _RELATIVE.search(question):
         return _relative(match.group(1), as_of)
     return None

@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator, model_validator
+
+MAX_FILTER_VALUES = 100
+"""Most sources or article ids in one filter: more is a ValueError, never a huge database query."""
+MAX_FILTER_VALUE_CHARS = 1000
+"""Longest source name or article id in a filter."""
+FilterValues = Annotated[list[Annotated[str, StringConstraints(max_length=MAX_FILTER_VALUE_CHARS)]],
+                         Field(max_length=MAX_FILTER_VALUES)]
 
 EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 UNKNOWN_DAY = -1_000_000
@@ -22,10 +29,10 @@ class Filters(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    source: list[str] | None = None
+    source: FilterValues | None = None
     date_from: date | None = None
     date_to: date | None = None
-    article_ids: list[str] | None = None
+    article_ids: FilterValues | None = None
 
     @field_validator("source", "article_ids", mode="before")
     @classmethod

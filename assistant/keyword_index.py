@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
 from assistant.filters import UNKNOWN_DAY, Filters, day_number
-from assistant.sqlite import connect, write_transaction
+from assistant.sqlite import connect, selected_hashes, write_transaction
 from assistant.text import STOPWORDS, normalize
 
 _SCHEMA = """
@@ -57,10 +57,10 @@ class KeywordIndex:
             connection.execute("DELETE FROM passages WHERE article_id = ?", (article_id,))
             connection.execute("DELETE FROM articles WHERE article_id = ?", (article_id,))
 
-    def hashes(self) -> dict[str, str]:
-        """Content hash of every article the index holds."""
+    def hashes(self, article_ids: Collection[str] | None = None) -> dict[str, str]:
+        """Content hash of every article the index holds (of these articles only, when given)."""
         with self._lock:
-            return dict(self._connection.execute("SELECT article_id, content_hash FROM articles"))
+            return selected_hashes(self._connection, "articles", article_ids)
 
     def count(self) -> int:
         with self._lock:

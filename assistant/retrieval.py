@@ -87,6 +87,7 @@ class Retriever:
         if k < 1:
             raise ValueError(f"k must be at least 1, not {k}")
         parsed = parse_filters(filters)
+        self.store.sync()  # what other processes stored since the last question (at most every INDEX_SYNC_SECONDS)
         vector = self.encoder.encode([question])[0]
         pool = max(self.settings.candidate_pool, 3 * k)
         dense = self.store.search(vector, pool, parsed.where())

@@ -8,7 +8,7 @@ so two ingests at once queue instead of failing with "database is locked".
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -38,3 +38,16 @@ def write_transaction(connection: sqlite3.Connection) -> Iterator[sqlite3.Connec
         connection.execute("ROLLBACK")
         raise
     connection.execute("COMMIT")
+
+
+def selected_hashes(connection: sqlite3.Connection, table: str, article_ids: Collection[str] | None) -> dict[str, str]:
+    """{article_id: content_hash} of a table's rows: all, or those of the given articles."""
+    sql = f"SELECT article_id, content_hash FROM {table}"
+    if article_ids is None:
+        return dict(connection.execute(sql))
+    found: dict[str, str] = {}
+    ids = list(article_ids)
+    for start in range(0, len(ids), 500):  # SQLite limits the number of parameters
+        batch = ids[start:start + 500]
+        found.update(connection.execute(f"{sql} WHERE article_id IN ({','.join('?' * len(batch))})", batch))
+    return found

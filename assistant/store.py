@@ -9,14 +9,27 @@ and names the content hash they carry; an update or a delete first blanks the re
 (a delete removes the record last). Searches return only passages whose hash matches their
 article's record, so an ingest killed at any point never shows a half-written article, and the
 next ingest (which compares the same hashes) finishes it.
+
+Many processes: Chroma is the one source of truth, owned by one server process (see
+assistant/chroma_server.py). Every write of an article is first noted in a change log (a third
+collection, `<collection>_changes`), and every catalogue record carries the article's MinHash
+signature, so the keyword and signature indexes beside the store are derived caches that any
+process brings up to date from Chroma without re-embedding (assistant/index_sync.py). The writes
+of one article and a delete never interleave: both hold the store's write lock (a file lock in
+DATA_DIR, for the processes of one machine).
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
-from collections.abc import Mapping, Sequence
+import time
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import chromadb
@@ -25,9 +38,13 @@ from chromadb.config import Settings as ChromaSettings
 from langchain_chroma import Chroma
 from langchain_core.embeddings import Embeddings
 
+from assistant.audit import AuditLog
+from assistant.chroma_server import OWNER_LOCK, StoreUnavailable, ensure_server
 from assistant.config import Settings
 from assistant.filters import UNKNOWN_DAY
+from assistant.index_sync import IndexSync
 from assistant.keyword_index import KeywordIndex
+from assistant.locks import FileLock, LockBusy, file_lock
 from assistant.signature_index import SignatureIndex
 from assistant.types import Chunk, Passage
 
@@ -36,6 +53,10 @@ logger = logging.getLogger(__name__)
 _COSINE = {"hnsw": {"space": "cosine"}}
 _CATALOGUE_VECTOR = [1.0]  # catalogue records are looked up by id, never by similarity
 _BEING_WRITTEN = ""  # the content hash of a record whose article is being replaced or deleted
+CHANGE_LOG_DAYS = 2.0
+"""Change-log entries older than this are pruned; a process that has not synced for that long
+compares every record instead (a full reconcile)."""
+_PRUNE_EVERY = 600.0  # seconds between a writer's prunes of the change log
 
 
 @dataclass(frozen=True)
@@ -52,6 +73,16 @@ class AlternativeSource:
 
 
 @dataclass(frozen=True)
+class Change:
+    """A change-log entry: an article about to be written ("put") or deleted ("delete") at time `at`."""
+
+    id: str
+    article_id: str
+    op: str
+    at: float
+
+
+@dataclass(frozen=True)
 class StoredArticle:
     """A catalogue record: what `python -m ingest --list` shows."""
 
@@ -64,6 +95,10 @@ class StoredArticle:
     content_hash: str
     origin: str
     alternatives: tuple[AlternativeSource, ...] = ()
+    added_by: str = ""
+    """Who stored this version: the signed-in user of the web app, `cli`, or `feed:URL`."""
+    added_at: str = ""
+    """When this version was stored (UTC, ISO 8601); `origin` says from which file or URL."""
 
 
 class ChunkStore:
@@ -71,10 +106,14 @@ class ChunkStore:
     with the keyword index beside it kept in step."""
 
     def __init__(self, client: chromadb.ClientAPI, collection: str, embeddings: Embeddings | None = None,
-                 keywords: KeywordIndex | None = None, signatures: SignatureIndex | None = None) -> None:
+                 keywords: KeywordIndex | None = None, signatures: SignatureIndex | None = None,
+                 write_lock: FileLock | None = None, sync_seconds: float = 1.0,
+                 audit: AuditLog | None = None) -> None:
         self.client = client
+        self.audit = audit
         self.keywords = keywords
         self.signatures = signatures
+        self.write_lock = write_lock
         self.vectorstore = Chroma(
             client=client,
             collection_name=collection,
@@ -83,12 +122,47 @@ class ChunkStore:
         )
         self.chunks = client.get_collection(collection)
         self.catalogue = client.get_or_create_collection(f"{collection}_articles")
+        self.changes = client.get_or_create_collection(f"{collection}_changes")
+        self.index_sync = IndexSync(self, sync_seconds)
+        self._pruned = 0.0
+
+    @contextmanager
+    def writing(self, timeout: float | None = None) -> Iterator[None]:
+        """Hold the store's write lock: writes of articles and deletes never interleave across processes
+        (of one machine). Re-entrant; `timeout` seconds, else LockBusy."""
+        with self.write_lock.hold(timeout) if self.write_lock is not None else nullcontext():
+            yield
+
+    def log_changes(self, article_ids: Sequence[str], op: str) -> None:
+        """Note in the change log that these articles are about to be written ("put") or deleted ("delete").
+
+        Written before the change itself: a process that reads an entry whose change has not landed yet
+        looks again on its next sync (see IndexSync)."""
+        if not article_ids:
+            return
+        now = time.time()
+        self.changes.upsert(ids=[f"{time.time_ns():020d}-{uuid.uuid4().hex[:12]}" for _ in article_ids],
+                            embeddings=[_CATALOGUE_VECTOR] * len(article_ids), documents=[op] * len(article_ids),
+                            metadatas=[{"article_id": article_id, "op": op, "at": now} for article_id in article_ids])
+        if now - self._pruned > _PRUNE_EVERY:
+            self._pruned = now
+            self.changes.delete(where={"at": {"$lt": now - CHANGE_LOG_DAYS * 86400}})
+
+    def sync(self, force: bool = False) -> None:
+        """Bring the keyword and signature indexes up to date with what other processes wrote."""
+        self.index_sync.sync(force)
+
+    def version(self) -> tuple[int, int]:
+        """Changes whenever an article is added, updated or deleted by any process (for caches)."""
+        return self.catalogue.count(), self.changes.count()
 
     def write_article(self, record: StoredArticle, chunks: Sequence[Chunk], vectors: np.ndarray,
-                      new: bool = False) -> None:
+                      new: bool = False, signature: bytes | None = None, action: str | None = None,
+                      by: str | None = None) -> None:
         """Store an article's passages, drop any left over from an older version, then mark it complete.
 
         Unless the caller knows the article is `new`, its old version is hidden from searches first.
+        The caller has noted the write in the change log (`log_changes`) and holds `writing()`.
         """
         if not new:
             self.catalogue.update(ids=[record.id], metadatas=[{"content_hash": _BEING_WRITTEN}])
@@ -103,14 +177,26 @@ class ChunkStore:
         if self.keywords is not None:
             self.keywords.replace_article(record.id, record.content_hash, [_keyword_row(c.id, c.metadata, c.text)
                                                                            for c in chunks])
-        self.write_records([record])
+        self.write_records([record], [signature])
+        self.note(by or record.added_by or "cli", action or ("added" if new else "updated"), record.id, record.title,
+                  record.origin)
 
-    def write_records(self, records: Sequence[StoredArticle]) -> None:
-        """Write catalogue records: each marks its article complete in the version its content hash names."""
+    def note(self, who: str, action: str, article_id: str, title: str, detail: str = "") -> None:
+        """Add a line to the audit log (when the store keeps one)."""
+        if self.audit is not None:
+            self.audit.record(who, action, article_id, title, detail)
+
+    def write_records(self, records: Sequence[StoredArticle], signatures: Sequence[bytes | None] | None = None) -> None:
+        """Write catalogue records: each marks its article complete in the version its content hash names.
+
+        A record's document holds the article's MinHash signature (base64; empty when the text is too
+        short), so any process can rebuild the signature index from Chroma."""
+        signatures = signatures or [None] * len(records)
         self.catalogue.upsert(
             ids=[record.id for record in records],
             embeddings=[_CATALOGUE_VECTOR] * len(records),
-            documents=[record.title for record in records],
+            documents=[_SIGNATURE_PREFIX + base64.b64encode(signature).decode() if signature is not None else ""
+                       for signature in signatures],
             metadatas=[{**{field: getattr(record, field) for field in _RECORD_FIELDS},
                         "alternatives": _alternatives_json(record.alternatives)} for record in records],
         )
@@ -121,13 +207,54 @@ class ChunkStore:
 
     def repair_keywords(self, article_id: str, content_hash: str) -> None:
         """Rebuild an article's keyword entries from its stored passages (no embedding needed)."""
-        if self.keywords is None:
-            return
-        stored = self.chunks.get(where={"article_id": article_id}, include=["documents", "metadatas"])
-        rows = [_keyword_row(chunk_id, meta or {}, document or "")
-                for chunk_id, document, meta in zip(stored["ids"], stored["documents"] or [],
-                                                    stored["metadatas"] or [], strict=True)]
-        self.keywords.replace_article(article_id, content_hash, rows)
+        self.rebuild_keywords({article_id: content_hash})
+
+    def rebuild_keywords(self, versions: Mapping[str, str]) -> set[str]:
+        """Rebuild the keyword entries of articles ({id: content hash}) from their passages in Chroma;
+        returns the ids none of whose passages of that version are stored (yet)."""
+        if self.keywords is None or not versions:
+            return set()
+        rows: dict[str, list[tuple[str, str, str, str, int]]] = {article_id: [] for article_id in versions}
+        ids = list(versions)
+        for start in range(0, len(ids), 100):
+            batch = ids[start:start + 100]
+            stored = self.chunks.get(where={"article_id": {"$in": batch}}, include=["documents", "metadatas"])
+            for chunk_id, document, meta in zip(stored["ids"], stored["documents"] or [], stored["metadatas"] or [],
+                                                strict=True):
+                meta = meta or {}
+                article_id = str(meta.get("article_id", ""))
+                if versions.get(article_id) == meta.get("content_hash"):
+                    rows[article_id].append(_keyword_row(chunk_id, meta, document or ""))
+        for article_id, article_rows in rows.items():
+            self.keywords.replace_article(article_id, versions[article_id], article_rows)
+        return {article_id for article_id, article_rows in rows.items() if not article_rows}
+
+    def forget_locally(self, article_id: str) -> None:
+        """Drop a deleted article's keyword and signature entries (what this DATA_DIR keeps beside Chroma)."""
+        if self.keywords is not None:
+            self.keywords.delete_article(article_id)
+        if self.signatures is not None:
+            self.signatures.delete_article(article_id)
+
+    def changes_since(self, at: float) -> list[Change]:
+        """Change-log entries from time `at` on, oldest first."""
+        found = self.changes.get(where={"at": {"$gte": at}}, include=["metadatas"])
+        entries = [Change(entry_id, str(meta["article_id"]), str(meta["op"]), float(meta["at"]))
+                   for entry_id, meta in zip(found["ids"], found["metadatas"] or [], strict=True) if meta]
+        return sorted(entries, key=lambda entry: (entry.at, entry.id))
+
+    def content_hashes(self) -> dict[str, str]:
+        """{article id: content hash} of every catalogue record ("" while it is being written)."""
+        found = self.catalogue.get(include=["metadatas"])
+        return {article_id: str((meta or {}).get("content_hash", ""))
+                for article_id, meta in zip(found["ids"], found["metadatas"] or [], strict=True)}
+
+    def records_with_signatures(self, article_ids: Sequence[str]) -> dict[str, tuple[str, bytes | None]]:
+        """{article id: (content hash, stored signature)} of these articles' records, absent ones left out."""
+        found = self.catalogue.get(ids=list(article_ids), include=["metadatas", "documents"])
+        return {article_id: (str((meta or {}).get("content_hash", "")), stored_signature(document))
+                for article_id, meta, document in zip(found["ids"], found["metadatas"] or [],
+                                                      found["documents"] or [], strict=True)}
 
     def keyword_hashes(self) -> dict[str, str]:
         return self.keywords.hashes() if self.keywords is not None else {}
@@ -135,24 +262,36 @@ class ChunkStore:
     def signature_hashes(self) -> dict[str, str]:
         return self.signatures.hashes() if self.signatures is not None else {}
 
-    def delete_article(self, article_id: str) -> bool:
-        """Remove an article (its alternative sources with it), its passages and signature; False when it
-        was not stored."""
-        known = bool(self.catalogue.get(ids=[article_id], include=[])["ids"])
-        if known:  # hidden first; the record goes last, so a crash in between leaves it to delete again
-            self.catalogue.update(ids=[article_id], metadatas=[{"content_hash": _BEING_WRITTEN}])
-        self.chunks.delete(where={"article_id": article_id})
-        if self.keywords is not None:
-            self.keywords.delete_article(article_id)
-        if self.signatures is not None:
-            self.signatures.delete_article(article_id)
-        self.catalogue.delete(ids=[article_id])
-        return known
+    def delete_article(self, article_id: str, by: str = "cli", action: str = "deleted") -> bool:
+        """Remove an article (its alternative sources with it), its passages and signature for good; False
+        when it was not stored. (assistant/trash.py keeps a copy first where a delete must be undoable.)"""
+        with self.writing():
+            found = self.catalogue.get(ids=[article_id], include=["metadatas"])
+            known = bool(found["ids"])
+            if known:  # hidden first; the record goes last, so a crash in between leaves it to delete again
+                self.note(by, action, article_id, str(((found["metadatas"] or [{}])[0] or {}).get("title", "")))
+                self.log_changes([article_id], "delete")
+                self.catalogue.update(ids=[article_id], metadatas=[{"content_hash": _BEING_WRITTEN}])
+            self.chunks.delete(where={"article_id": article_id})
+            if self.keywords is not None:
+                self.keywords.delete_article(article_id)
+            if self.signatures is not None:
+                self.signatures.delete_article(article_id)
+            self.catalogue.delete(ids=[article_id])
+            return known
+
+    def records(self, article_ids: Sequence[str]) -> dict[str, StoredArticle]:
+        """The catalogue records of these articles as they are now (absent ones left out)."""
+        if not article_ids:
+            return {}
+        result = self.catalogue.get(ids=list(dict.fromkeys(article_ids)), include=["metadatas"])
+        return {article_id: record_from_meta(article_id, meta or {})
+                for article_id, meta in zip(result["ids"], result["metadatas"] or [], strict=True)}
 
     def articles(self) -> list[StoredArticle]:
         """Every stored article, newest first."""
         result = self.catalogue.get(include=["metadatas"])
-        records = [_record(article_id, meta) for article_id, meta in zip(result["ids"], result["metadatas"] or [],
+        records = [record_from_meta(article_id, meta) for article_id, meta in zip(result["ids"], result["metadatas"] or [],
                                                                           strict=True)]
         return sorted(records, key=lambda record: (record.published, record.title), reverse=True)
 
@@ -167,7 +306,7 @@ class ChunkStore:
 
     def search(self, vector: Sequence[float], k: int, where: dict[str, Any] | None = None) -> list[Passage]:
         """The k passages closest to the query vector (cosine), best first."""
-        if k <= 0 or self.chunks.count() == 0:
+        if k <= 0:
             return []
         hits = self.vectorstore.similarity_search_by_vector_with_relevance_scores(
             [float(value) for value in vector], k=k, filter=where
@@ -220,26 +359,61 @@ def _keyword_row(chunk_id: str, meta: Mapping[str, Any], text: str) -> tuple[str
     return chunk_id, str(meta.get("title", "")), text, str(meta.get("source", "")), int(meta.get("day", UNKNOWN_DAY))
 
 
-_RECORD_FIELDS = ("title", "source", "url", "published", "chunks", "content_hash", "origin")
+_RECORD_FIELDS = ("title", "source", "url", "published", "chunks", "content_hash", "origin", "added_by", "added_at")
+_LATER_FIELDS = {"added_by": "", "added_at": ""}  # absent from records written before provenance was kept
 
 
 def _alternatives_json(alternatives: Sequence[AlternativeSource]) -> str:
     return json.dumps([asdict(alternative) for alternative in alternatives])
 
 
-def _record(article_id: str, meta: Mapping[str, Any]) -> StoredArticle:
+_SIGNATURE_PREFIX = "minhash:"
+
+
+def stored_signature(document: str | None) -> bytes | None:
+    """The signature a catalogue record's document holds (b"" for a text too short to have one),
+    None for a record written before signatures were kept in Chroma."""
+    if not document or not document.startswith(_SIGNATURE_PREFIX):
+        return None
+    return base64.b64decode(document[len(_SIGNATURE_PREFIX):])
+
+
+def record_from_meta(article_id: str, meta: Mapping[str, Any]) -> StoredArticle:
     alternatives = tuple(AlternativeSource(**item) for item in json.loads(str(meta.get("alternatives") or "[]")))
-    return StoredArticle(id=article_id, **{field: meta[field] for field in _RECORD_FIELDS}, alternatives=alternatives)
+    return StoredArticle(id=article_id, **{field: meta.get(field, _LATER_FIELDS.get(field)) for field in _RECORD_FIELDS},
+                         alternatives=alternatives)
 
 
 def build_client(settings: Settings) -> chromadb.ClientAPI:
-    """A Chroma server client when CHROMA_HOST is set, else a persistent store under DATA_DIR."""
+    """A client of the Chroma server at CHROMA_HOST; else of the local server that owns DATA_DIR/chroma
+    (started if none runs); with CHROMA_MODE=embedded, the directory opened in this process alone."""
     chroma_settings = ChromaSettings(anonymized_telemetry=False)
     if settings.chroma_host:
         return chromadb.HttpClient(host=settings.chroma_host, port=settings.chroma_port, settings=chroma_settings)
+    if settings.chroma_mode == "server":
+        info = ensure_server(settings.data_dir)
+        return chromadb.HttpClient(host=info.host, port=info.port, settings=chroma_settings)
     path = settings.data_dir / "chroma"
     path.mkdir(parents=True, exist_ok=True)
+    _claim(settings.data_dir / OWNER_LOCK, path)
     return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
+
+
+_CLAIMED: dict[Path, Any] = {}
+
+
+def _claim(lock_path: Path, path: Path) -> None:
+    """Hold the directory's owner lock for the rest of this process: no server or other process opens it."""
+    lock = file_lock(lock_path)
+    if lock.path in _CLAIMED:
+        return
+    hold = lock.hold(timeout=0)
+    try:
+        hold.__enter__()
+    except LockBusy as error:
+        raise StoreUnavailable(f"{path} is open in another process ({error}); use CHROMA_MODE=server (the default) "
+                               "in every process that shares it") from None
+    _CLAIMED[lock.path] = hold
 
 
 def build_store(settings: Settings, embeddings: Embeddings | None = None) -> ChunkStore:
@@ -247,4 +421,6 @@ def build_store(settings: Settings, embeddings: Embeddings | None = None) -> Chu
                             settings.keyword_title_weight) if settings.keyword_search else None
     signatures = SignatureIndex(settings.data_dir / f"{settings.collection}_signatures.sqlite3",
                                 settings.near_duplicate_threshold) if settings.near_duplicate_threshold else None
-    return ChunkStore(build_client(settings), settings.collection, embeddings, keywords, signatures)
+    return ChunkStore(build_client(settings), settings.collection, embeddings, keywords, signatures,
+                      file_lock(settings.data_dir / f"{settings.collection}.write.lock"), settings.index_sync_seconds,
+                      AuditLog(settings.data_dir / f"{settings.collection}_audit.jsonl"))

@@ -20,6 +20,8 @@ class Article:
     standfirst: str = ""
     origin: str = ""
     """Where it was loaded from (file path, `path:line`), used to replace edited files."""
+    added_by: str = ""
+    """Who brings it (`feed:URL` for a feed's entries); empty: whoever runs the ingest (Ingestor.added_by)."""
 
 
 @dataclass(frozen=True)

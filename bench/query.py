@@ -2,6 +2,11 @@
 
     python bench/query.py --data-dir /tmp/devstore                # the full dev corpus (~30k chunks)
     python bench/query.py --data-dir /tmp/devstore --scale 10     # also a 10x store built from it
+    python bench/query.py --data-dir /tmp/devstore --compare-layouts 2   # local server vs embedded, ABAB
+
+`--compare-layouts N` measures the same store N times each way, alternating, each in a fresh process:
+through its local Chroma server (CHROMA_MODE=server, the default: every process a client) and opened
+embedded in the measuring process (CHROMA_MODE=embedded, the single-process layout of before).
 
 The scaled store holds the dev passages plus perturbed copies: each copy's embedding gets
 Gaussian noise (then is renormalised) and its text loses a random tenth of its words, so
@@ -13,6 +18,8 @@ from __future__ import annotations
 import argparse
 import random
 import statistics
+import subprocess
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -21,14 +28,15 @@ import numpy as np
 from common import load_questions
 
 from assistant.chain import NewsAssistant
+from assistant.chroma_server import running, stop_server
 from assistant.config import Settings
 from assistant.store import ChunkStore
 
 BATCH = 4000
 
 
-def current_rss_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
+def current_rss_mb(pid: int | str = "self") -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return float("nan")
@@ -49,9 +57,11 @@ def report(label: str, news: NewsAssistant, questions: list[str]) -> None:
     hybrid = measure(news, questions, dense_only=False)
     dense = measure(news, questions, dense_only=True)
     rss_mb = current_rss_mb()
+    server = running(news.settings.data_dir.resolve()) if news.settings.chroma_mode == "server" else None
+    server_rss = f" + server {current_rss_mb(server.pid):.0f} MB" if server else ""
     print(f"{label}: {news.store.count_chunks()} chunks, {len(questions)} queries | hybrid p50 {hybrid[0]:.1f} ms, "
           f"p95 {hybrid[1]:.1f} ms | dense-only p50 {dense[0]:.1f} ms, p95 {dense[1]:.1f} ms | "
-          f"RSS {rss_mb:.0f} MB", flush=True)
+          f"RSS {rss_mb:.0f} MB{server_rss}", flush=True)
 
 
 def _perturb(text: str, rng: random.Random) -> str:
@@ -98,11 +108,24 @@ def main() -> None:
     parser.add_argument("--scale", type=int, default=0, help="also measure a store this many times larger")
     parser.add_argument("--scaled-dir", type=Path, default=Path("/tmp/newsdesk-scaled"))
     parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--layout", choices=["server", "embedded"], default="server",
+                        help="open the store through its local Chroma server (default) or embedded in this process")
+    parser.add_argument("--compare-layouts", type=int, default=0, metavar="N",
+                        help="measure both layouts N times each, alternating, each in a fresh process")
     args = parser.parse_args()
 
+    if args.compare_layouts:
+        for _ in range(args.compare_layouts):
+            for layout in ("server", "embedded"):
+                stop_server(args.data_dir)  # the embedded layout needs the directory to itself
+                subprocess.run([sys.executable, __file__, "--data-dir", str(args.data_dir), "--layout", layout,
+                                "--queries", str(args.queries)], check=True)
+        stop_server(args.data_dir)
+        return
     questions = [q["question"] for q in load_questions()][: args.queries]
-    news = NewsAssistant.from_settings(Settings(data_dir=args.data_dir, _env_file=None))  # type: ignore[call-arg]
-    report("dev corpus", news, questions)
+    news = NewsAssistant.from_settings(Settings(data_dir=args.data_dir, chroma_mode=args.layout,  # type: ignore[call-arg]
+                                                _env_file=None))
+    report(f"dev corpus ({args.layout})", news, questions)
     if args.scale > 1:
         scaled_settings = Settings(data_dir=args.scaled_dir, _env_file=None)  # type: ignore[call-arg]
         scaled = NewsAssistant.from_settings(scaled_settings)

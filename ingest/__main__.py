@@ -8,6 +8,7 @@ import logging
 import sys
 import time
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import replace
 from datetime import datetime
 from itertools import chain
 from pathlib import Path
@@ -34,23 +35,51 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--watch", type=float, metavar="MINUTES",
                         help="with --feed: poll the feeds again every MINUTES until stopped (Ctrl-C)")
     parser.add_argument("--list", action="store_true", help="list stored articles")
-    parser.add_argument("--delete", nargs="+", metavar="ID", help="delete these articles completely")
+    parser.add_argument("--delete", nargs="+", metavar="ID",
+                        help="move these articles to the trash (restorable from the Library for TRASH_DAYS days)")
+    parser.add_argument("--purge-trash", action="store_true", help="remove every article in the trash for good")
     parser.add_argument("--if-empty", action="store_true", help="ingest only when the store holds no article")
+    parser.add_argument("--server", choices=["status", "start", "stop"],
+                        help="the local Chroma server that owns DATA_DIR/chroma (started on first use otherwise)")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     return parser
 
 
 def _list(settings: Settings) -> int:
     from assistant.store import build_store
+    from ingest.fields import one_line
+
+    def row(*fields: object) -> str:  # one line per row, even for a record stored before fields were cleaned
+        return "\t".join(one_line("" if field is None else str(field)) or "-" for field in fields)
 
     records = build_store(settings).articles()
     for record in records:
-        print(f"{record.id}\t{record.title}\t{record.source or '-'}\t{record.published or '-'}\t{record.chunks}")
+        print(row(record.id, record.title, record.source, record.published, record.chunks))
         for copy in record.alternatives:  # near-duplicates: other outlets' copies, not stored again
-            print(f"  also {copy.id}\t{copy.title}\t{copy.source or '-'}\t{copy.published or '-'}\t{copy.url or '-'}")
+            print(f"  also {row(copy.id, copy.title, copy.source, copy.published, copy.url)}")
     copies = sum(len(record.alternatives) for record in records)
     print(f"{len(records)} articles" + (f" ({copies} more sources recorded as near-duplicates)" if copies else ""),
           file=sys.stderr)
+    return 0
+
+
+def _server(settings: Settings, action: str) -> int:
+    from assistant.chroma_server import StoreUnavailable, ensure_server, running, stop_server
+
+    if settings.chroma_host or settings.chroma_mode != "server":
+        where = f"the server at {settings.chroma_host}" if settings.chroma_host else "embedded (CHROMA_MODE=embedded)"
+        print(f"no local server: the store is {where}")
+        return 0
+    if action == "stop":
+        print("stopped" if stop_server(settings.data_dir) else "no Chroma server was running")
+        return 0
+    try:
+        info = ensure_server(settings.data_dir) if action == "start" else running(settings.data_dir.resolve())
+    except StoreUnavailable as error:
+        print(error, file=sys.stderr)
+        return 1
+    print(f"Chroma server for {info.path}: http://{info.host}:{info.port} (pid {info.pid})" if info
+          else f"no Chroma server is running for {settings.data_dir.resolve() / 'chroma'}")
     return 0
 
 
@@ -94,7 +123,8 @@ class _Run:
         for url in feeds:
             result, items = self.reader.poll(url, self._stored_ids)
             rounds.append(result)
-            yield from items
+            for item in items:  # provenance: the feed, not whoever runs the command
+                yield replace(item, added_by=f"feed:{url}") if isinstance(item, Article) else item
 
     def _stored_ids(self) -> set[str]:
         """Ids of the stored articles and of the copies recorded as their alternative sources."""
@@ -103,27 +133,42 @@ class _Run:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from assistant.chroma_server import StoreUnavailable
+
+    try:
+        return _main(argv)
+    except StoreUnavailable as error:  # e.g. the directory is held by a CHROMA_MODE=embedded process
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     if args.watch is not None and (not args.feed or args.watch <= 0):
         parser.error("--watch MINUTES needs --feed URL and a number of minutes above 0")
     settings = get_settings()
+    if args.server:
+        return _server(settings, args.server)
     if args.list:
         return _list(settings)
-    if not args.paths and not args.feed and not args.delete:
-        parser.error("give files, folders or URLs to ingest, --feed URL, --list, or --delete ID...")
+    if not args.paths and not args.feed and not args.delete and not args.purge_trash:
+        parser.error("give files, folders or URLs to ingest, --feed URL, --list, --delete ID... or --purge-trash")
 
     from assistant.store import build_store
+    from assistant.trash import Trash
     from ingest.pipeline import delete_articles
 
     store = build_store(settings)
     status = 0
     if args.delete:
-        deleted, missing = delete_articles(store, args.delete)
+        deleted, missing = delete_articles(store, args.delete, by="cli", trash=Trash(store, settings.trash_days))
         for article_id in missing:
             print(f"{article_id}: no such article", file=sys.stderr)
-        print(f"deleted {len(deleted)}, not found {len(missing)}")
+        print(f"deleted {len(deleted)} (moved to the trash), not found {len(missing)}")
         status = 1 if missing else 0
+    if args.purge_trash:
+        print(f"purged {Trash(store, settings.trash_days).purge()} trashed article versions for good")
     if args.paths or args.feed:
         if args.if_empty and store.count_articles():
             print(f"store already holds {store.count_articles()} articles; nothing ingested")

@@ -10,7 +10,6 @@ copies of an article among any number of stored ones, and the estimate then deci
 
 from __future__ import annotations
 
-import hashlib
 import re
 import zlib
 from collections import defaultdict
@@ -19,13 +18,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from assistant.signature_index import SignatureIndex
+from assistant.signature_index import NUM_PERM, SignatureIndex, buckets
 from assistant.types import Article
 
 SHINGLE_WORDS = 5
-NUM_PERM = 128
-BANDS = 32
-ROWS = NUM_PERM // BANDS
 MIN_WORDS = 50
 """Shorter texts are never treated as copies: briefs and notices coincide without being syndicated."""
 
@@ -78,16 +74,6 @@ def similarity(first: np.ndarray, second: np.ndarray) -> float:
     return float(np.mean(first == second))
 
 
-def buckets(sig: np.ndarray) -> list[int]:
-    """One signed 64-bit bucket key per band (the band's number is part of the key)."""
-    keys = []
-    for band in range(BANDS):
-        digest = hashlib.blake2b(sig[band * ROWS:(band + 1) * ROWS].tobytes(), digest_size=8,
-                                 person=band.to_bytes(2, "little")).digest()
-        keys.append(int.from_bytes(digest, "little", signed=True))
-    return keys
-
-
 @dataclass(frozen=True)
 class Match:
     article_id: str
@@ -134,7 +120,9 @@ class DuplicateFinder:
 
     def store(self, article_id: str, content_hash: str, sig: np.ndarray | None) -> None:
         """Persist an article's signature; a text too short to have one is recorded without buckets."""
-        if sig is None:
-            self.index.replace_article(article_id, content_hash, b"", [])
-        else:
-            self.index.replace_article(article_id, content_hash, sig.tobytes(), buckets(sig))
+        self.index.replace_article(article_id, content_hash, signature_bytes(sig))
+
+
+def signature_bytes(sig: np.ndarray | None) -> bytes:
+    """How a signature is stored (in the signature index and in Chroma): b"" for a text too short to have one."""
+    return b"" if sig is None else sig.astype(np.uint32).tobytes()

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import date
+from itertools import chain
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -29,11 +30,12 @@ from assistant.config import Settings
 from assistant.types import Article
 from ingest.fetch import Fetcher, FetchError
 from ingest.html import ExtractionError, extract
-from ingest.loaders import LoadError, page_article
+from ingest.loaders import LoadError, describe, page_article
 from ingest.web import load_url
 
 logger = logging.getLogger(__name__)
 
+DEFAULT_MAX_ENTRIES = Settings.model_fields["max_feed_entries"].default
 StoredIds = Callable[[], AbstractSet[str]]
 """Returns the ids of the articles in the store (called only when needed)."""
 
@@ -62,6 +64,9 @@ class FeedRound:
     unchanged: int = 0
     fetched: int = 0
     from_feed: int = 0
+    skipped: int = 0
+    """Entries past MAX_FEED_ENTRIES, not read in this poll."""
+    cap: int = 0
     etag: str | None = None
     last_modified: str | None = None
     pending: list[_Entry] = field(default_factory=list)
@@ -75,23 +80,36 @@ class FeedRound:
         if self.not_modified:
             return f"{name}: not modified"
         return (f"{name}: {self.entries} entries, {self.unchanged} unchanged, {self.fetched} pages fetched, "
-                f"{self.from_feed} from feed content")
+                f"{self.from_feed} from feed content"
+                + (f", {self.skipped} more not read (MAX_FEED_ENTRIES is {self.cap})" if self.skipped else ""))
 
 
 class FeedReader:
-    def __init__(self, fetcher: Fetcher, state_path: Path) -> None:
+    """Polls feeds; a poll reads at most `max_entries` entries (the first ones the feed lists)."""
+
+    def __init__(self, fetcher: Fetcher, state_path: Path, max_entries: int = DEFAULT_MAX_ENTRIES) -> None:
         self.fetcher = fetcher
         self.state_path = state_path
+        self.max_entries = max_entries
         self.state: dict[str, dict[str, Any]] = _read_state(state_path)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> FeedReader:
         """Feed state in DATA_DIR/<COLLECTION>_feeds.json, beside the store it describes."""
-        return cls(Fetcher.from_settings(settings), settings.data_dir / f"{settings.collection}_feeds.json")
+        return cls(Fetcher.from_settings(settings), settings.data_dir / f"{settings.collection}_feeds.json",
+                   settings.max_feed_entries)
 
     def poll(self, url: str, stored_ids: StoredIds) -> tuple[FeedRound, Iterator[Article | LoadError]]:
         """Fetch the feed now; the returned iterator yields its new or changed entries' articles."""
         result = FeedRound(url)
+        try:
+            return self._poll(url, stored_ids, result)
+        except Exception as error:  # whatever else goes wrong with this feed fails this feed only
+            result.error = True
+            return result, iter([LoadError(url, f"could not read the feed ({describe(error)})")])
+
+    def _poll(self, url: str, stored_ids: StoredIds,
+              result: FeedRound) -> tuple[FeedRound, Iterator[Article | LoadError]]:
         previous = self.state.get(url, {})
         try:
             response = self.fetcher.get(url, previous.get("etag"), previous.get("last_modified"))
@@ -114,8 +132,19 @@ class FeedReader:
         result.etag, result.last_modified = response.etag, response.last_modified
         known: dict[str, dict[str, str]] = previous.get("entries", {})
         stored: AbstractSet[str] | None = None
-        for entry in (_entry(raw) for raw in parsed.entries):
+        entries = parsed.entries[:self.max_entries]
+        result.skipped, result.cap = len(parsed.entries) - len(entries), self.max_entries
+        if result.skipped:
+            logger.warning("%s: the feed lists %d entries; read the first %d (MAX_FEED_ENTRIES)",
+                           url, len(parsed.entries), self.max_entries)
+        broken: list[LoadError] = []
+        for number, raw in enumerate(entries, start=1):
             result.entries += 1
+            try:
+                entry = _entry(raw)
+            except Exception as error:  # one odd entry (a date feedparser could not make sense of, ...)
+                broken.append(LoadError(f"{url} (entry {number})", f"unreadable feed entry ({describe(error)})"))
+                continue
             seen = known.get(entry.key)
             if seen is not None and seen["seen"] == entry.fingerprint:
                 stored = stored_ids() if stored is None else stored
@@ -124,7 +153,7 @@ class FeedReader:
                     result.recorded[entry.key] = seen
                     continue
             result.pending.append(entry)
-        return result, self._items(result)
+        return result, chain(broken, self._items(result))
 
     def commit(self, result: FeedRound, stored: AbstractSet[str]) -> None:
         """Record what `result` stored (ids in `stored`) and write the state file."""
@@ -145,8 +174,9 @@ class FeedReader:
             where = entry.link or f"{result.url} (entry {entry.title!r})"
             try:
                 article = self._article(result, entry)
-            except (FetchError, ExtractionError) as error:
-                problem = error.problem if isinstance(error, FetchError) else str(error)
+            except Exception as error:  # anything one entry brings fails that entry only
+                problem = error.problem if isinstance(error, FetchError) else str(error) \
+                    if isinstance(error, ExtractionError) else describe(error)
                 yield LoadError(where, f"{problem} (entry of feed {result.url})")
                 continue
             result.recorded[entry.key] = {"id": article.id, "seen": entry.fingerprint}
@@ -188,9 +218,17 @@ def _entry(raw: Any) -> _Entry:
         fingerprint=fingerprint,
         title=title,
         author=" ".join(str(author).split()),
-        published=date(*stamp[:3]) if stamp else None,
+        published=_date(stamp),
         content=html,
     )
+
+
+def _date(stamp: Any) -> date | None:
+    """The day of a feedparser time tuple; None when there is none or it names an impossible day."""
+    try:
+        return date(*stamp[:3]) if stamp else None
+    except (TypeError, ValueError, OverflowError):
+        return None
 
 
 def _xml_problem(parsed: Any) -> str:

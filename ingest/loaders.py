@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -30,6 +31,9 @@ _HEADER = re.compile(r"^(source|published|date|url|author)\s*:\s*(.*)$", re.IGNO
 _MARKDOWN_LINK = re.compile(r"\[([^\]]+)\]\([^)]*\)")
 _STANDFIRST_MAX_WORDS = 50
 _RECORD_FIELDS = {"id", "title", "text", "url", "source", "published", "author"}
+_MAX_JSON_DEPTH = 500
+"""Nesting reported for a JSON file too deep to read (an article record needs 2 levels)."""
+_JSON_TOKENS = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]')
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,11 @@ class LoadError:
 
 class _BadRecord(ValueError):
     pass
+
+
+def describe(error: BaseException) -> str:
+    """An unexpected exception in one line: its type and message, at most 300 characters."""
+    return " ".join(f"{type(error).__name__}: {error}".split())[:300]
 
 
 def article_id(explicit: str | None, url: str, title: str, text: str) -> str:
@@ -77,15 +86,24 @@ def parse_date(value: Any) -> date | None:
 def iter_files(paths: Iterable[Path]) -> Iterator[Path | LoadError]:
     """Each given file, and every non-hidden file below each given folder, in a stable order."""
     for path in paths:
-        if path.is_dir():
-            for child in sorted(path.rglob("*")):
-                relative = child.relative_to(path).parts
-                if child.is_file() and not any(part.startswith(".") for part in relative):
-                    yield child
-        elif path.is_file():
+        try:
+            if path.is_dir():
+                children = sorted(path.rglob("*"))
+            elif path.is_file():
+                children = None
+            else:
+                yield LoadError(str(path), "no such file or folder")
+                continue
+        except OSError as error:
+            yield LoadError(str(path), f"cannot read folder ({error.strerror or error})")
+            continue
+        if children is None:
             yield path
-        else:
-            yield LoadError(str(path), "no such file or folder")
+            continue
+        for child in children:
+            relative = child.relative_to(path).parts
+            if child.is_file() and not any(part.startswith(".") for part in relative):
+                yield child
 
 
 def load_paths(paths: Iterable[Path], max_bytes: int) -> Iterator[Article | LoadError]:
@@ -103,7 +121,14 @@ def unknown_type(suffix: str) -> str:
 
 
 def load_file(path: Path, max_bytes: int) -> Iterator[Article | LoadError]:
-    """The articles in one file, or the errors that prevent loading them."""
+    """The articles in one file, or the errors that prevent loading them; never raises."""
+    try:
+        yield from _load_file(path, max_bytes)
+    except Exception as error:  # whatever else goes wrong in this file stops this file only
+        yield LoadError(str(path), f"could not read the file ({describe(error)})")
+
+
+def _load_file(path: Path, max_bytes: int) -> Iterator[Article | LoadError]:
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
         yield LoadError(str(path), unknown_type(suffix))
@@ -169,6 +194,46 @@ def _read_text(path: Path, max_bytes: int) -> str:
         raise _BadRecord(f"not valid UTF-8 text (byte {error.start})") from None
 
 
+class _BigNumber(ValueError):
+    """A JSON integer with more digits than Python converts (`sys.get_int_max_str_digits()`)."""
+
+    def __init__(self, digits: str) -> None:
+        super().__init__(f"a number with {len(digits.lstrip('-')):,} digits, over the "
+                         f"{sys.get_int_max_str_digits():,} Python reads")
+        self.digits = digits
+
+
+def _int(digits: str) -> int:
+    limit = sys.get_int_max_str_digits()
+    if limit and len(digits.lstrip("-")) > limit:
+        raise _BigNumber(digits)
+    return int(digits)
+
+
+def _json(text: str) -> Any:
+    """`json.loads`, with a clear error for numbers too long to convert."""
+    return json.loads(text, parse_int=_int)
+
+
+def _json_problem(text: str, error: Exception) -> tuple[int | None, str]:
+    """The line (when known) and the one-line problem of JSON text that could not be read."""
+    if isinstance(error, json.JSONDecodeError):
+        return error.lineno, f"invalid JSON ({error.msg}, column {error.colno})"
+    if isinstance(error, _BigNumber):
+        position = text.find(error.digits)
+        return (text.count("\n", 0, position) + 1 if position >= 0 else None), f"invalid JSON ({error})"
+    if isinstance(error, RecursionError):
+        depth = 0
+        for token in _JSON_TOKENS.finditer(text):
+            symbol = token.group()
+            depth += 1 if symbol in "[{" else -1 if symbol in "]}" else 0
+            if depth > _MAX_JSON_DEPTH:
+                return text.count("\n", 0, token.start()) + 1, \
+                    f"invalid JSON (nested more than {_MAX_JSON_DEPTH} levels deep)"
+        return None, "invalid JSON (nested too deeply to read)"
+    return None, f"invalid JSON ({describe(error)})"
+
+
 def _load_jsonl(path: Path, text: str) -> Iterator[Article | LoadError]:
     origin = str(path.resolve())
     for number, line in enumerate(text.splitlines(), start=1):
@@ -176,33 +241,41 @@ def _load_jsonl(path: Path, text: str) -> Iterator[Article | LoadError]:
             continue
         where = f"{path}:{number}"
         try:
-            yield _parse_record(json.loads(line), origin=f"{origin}:{number}")
-        except json.JSONDecodeError as error:
-            yield LoadError(where, f"invalid JSON ({error.msg}, column {error.colno})")
-        except _BadRecord as error:
-            yield LoadError(where, str(error))
+            record = _json(line)
+        except (ValueError, RecursionError) as error:
+            yield LoadError(where, _json_problem(line, error)[1])
+            continue
+        yield _record_article(record, f"{origin}:{number}", where)
 
 
 def _load_json(path: Path, text: str) -> Iterator[Article | LoadError]:
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as error:
-        yield LoadError(f"{path}:{error.lineno}", f"invalid JSON ({error.msg}, column {error.colno})")
+        data = _json(text)
+    except (ValueError, RecursionError) as error:
+        line, problem = _json_problem(text, error)
+        yield LoadError(f"{path}:{line}" if line else str(path), problem)
         return
     records = data if isinstance(data, list) else [data]
     origin = str(path.resolve())
     for number, record in enumerate(records, start=1):
-        try:
-            yield _parse_record(record, origin=f"{origin}#{number}")
-        except _BadRecord as error:
-            yield LoadError(f"{path}: item {number}", str(error))
+        yield _record_article(record, f"{origin}#{number}", f"{path}: item {number}")
+
+
+def _record_article(record: Any, origin: str, where: str) -> Article | LoadError:
+    """The article of one JSON record, or the LoadError naming `where` it is and what is wrong with it."""
+    try:
+        return _parse_record(record, origin=origin)
+    except _BadRecord as error:
+        return LoadError(where, str(error))
+    except Exception as error:  # anything else about one record fails that record only
+        return LoadError(where, f"unreadable record ({describe(error)})")
 
 
 def _string_field(record: dict[str, Any], key: str) -> str:
     value = record.get(key)
     if value is None:
         return ""
-    if not isinstance(value, (str, int)):
+    if not isinstance(value, (str, int)) or isinstance(value, bool):
         raise _BadRecord(f"field {key!r} must be a string, not {type(value).__name__}")
     return str(value).strip()
 

@@ -13,14 +13,17 @@ from pathlib import PurePath
 
 import numpy as np
 
+from assistant.audit import now_iso
 from assistant.config import Settings
 from assistant.embeddings import TextEncoder
 from assistant.filters import UNKNOWN_DAY, day_number
 from assistant.store import AlternativeSource, ChunkStore, StoredArticle
+from assistant.trash import Trash
 from assistant.types import Article, Chunk
 from ingest.chunking import chunk_article
-from ingest.dedup import DuplicateFinder, article_signature
-from ingest.loaders import HTML_SUFFIXES, MARKDOWN_SUFFIXES, TEXT_SUFFIXES, LoadError
+from ingest.dedup import DuplicateFinder, article_signature, signature_bytes
+from ingest.fields import FieldError, checked_article
+from ingest.loaders import HTML_SUFFIXES, MARKDOWN_SUFFIXES, TEXT_SUFFIXES, LoadError, describe
 
 logger = logging.getLogger(__name__)
 
@@ -112,27 +115,49 @@ class Ingestor:
     """
 
     def __init__(self, store: ChunkStore, encoder: TextEncoder, max_tokens: int = 256,
-                 batch_chunks: int = 1024, max_article_bytes: int = DEFAULT_MAX_ARTICLE_BYTES) -> None:
+                 batch_chunks: int = 1024, max_article_bytes: int = DEFAULT_MAX_ARTICLE_BYTES,
+                 added_by: str = "cli") -> None:
         self.store = store
+        self.added_by = added_by
+        """Who the articles' provenance names (an article's own `added_by`, e.g. `feed:URL`, wins)."""
         self.encoder = encoder
         self.max_tokens = min(max_tokens, encoder.max_tokens)
         self.batch_chunks = batch_chunks
         self.max_article_bytes = max_article_bytes
 
     @classmethod
-    def from_settings(cls, settings: Settings, store: ChunkStore, encoder: TextEncoder) -> Ingestor:
-        return cls(store, encoder, settings.chunk_max_tokens, max_article_bytes=int(settings.max_article_mb * 1e6))
+    def from_settings(cls, settings: Settings, store: ChunkStore, encoder: TextEncoder,
+                      added_by: str = "cli") -> Ingestor:
+        return cls(store, encoder, settings.chunk_max_tokens, max_article_bytes=int(settings.max_article_mb * 1e6),
+                   added_by=added_by)
 
     def ingest(self, items: Iterable[Article | LoadError],
                on_error: Callable[[str], None] = lambda line: None) -> IngestReport:
         """Ingest every article; each LoadError or failed article is reported and the rest go on."""
         started = time.perf_counter()
         run = _Run(self, on_error)
-        for item in items:
-            if isinstance(item, LoadError):
-                run.fail(str(item))
-            else:
-                run.add(item)
+        run.add_all(items)
+        run.flush()
+        run.report.seconds = time.perf_counter() - started
+        return run.report
+
+
+class IngestBatch:
+    """Several ingests on one reading of the stored articles, each with its own report: the files of one
+    upload read the catalogue once, not once per file. Each call ends with a flush, which re-reads the
+    records it touches under the store's write lock, as a single ingest does; the web app also holds its
+    own write lock for the whole batch, so no other session of it writes in between."""
+
+    def __init__(self, ingestor: Ingestor) -> None:
+        self._run = _Run(ingestor, lambda line: None)
+
+    def ingest(self, items: Iterable[Article | LoadError],
+               on_error: Callable[[str], None] = lambda line: None) -> IngestReport:
+        """As `Ingestor.ingest`, on the state the earlier calls of this batch left."""
+        started = time.perf_counter()
+        run = self._run
+        run.report, run.on_error, run.seen = IngestReport(), on_error, set()
+        run.add_all(items)
         run.flush()
         run.report.seconds = time.perf_counter() - started
         return run.report
@@ -147,6 +172,7 @@ class _Run:
         self.finder = DuplicateFinder(self.store.signatures) if self.store.signatures is not None else None
         self.on_error = on_error
         self.report = IngestReport()
+        self.store.sync(force=True)  # signatures and keywords of what other processes stored, for copies and repairs
         self.records = {record.id: record for record in self.store.articles()}
         self.keyword_hashes = self.store.keyword_hashes()
         self.signature_hashes = self.store.signature_hashes()
@@ -160,13 +186,45 @@ class _Run:
                                if _is_whole_file(alternative.origin)}
         self.seen: set[str] = set()
         self.pending: list[_Pending] = []
+        self.repairs: list[tuple[Article, str, list[str]]] = []
+        """Unchanged articles to check for what a crash left undone, at the next flush (under the write lock)."""
 
     def fail(self, line: str) -> None:
         self.report.failed += 1
         self.report.errors.append(line)
         self.on_error(line)
 
+    def add_all(self, items: Iterable[Article | LoadError]) -> None:
+        """Add every item: whatever goes wrong with one item (or while reading it) is that item's error line."""
+        iterator = iter(items)
+        failed_last = False
+        while True:
+            try:
+                item = next(iterator)
+            except StopIteration:
+                return
+            except Exception as error:  # a source that failed outside its own per-item error handling
+                self.fail(f"input could not be read further ({describe(error)})")
+                if failed_last:  # an iterator that fails twice in a row is done
+                    return
+                failed_last = True
+                continue
+            failed_last = False
+            if isinstance(item, LoadError):
+                self.fail(str(item))
+                continue
+            try:
+                self.add(item)
+            except Exception as error:
+                where = _where(item) if isinstance(item, Article) else type(item).__name__
+                self.fail(f"{where}: could not ingest the article ({describe(error)})")
+
     def add(self, article: Article) -> None:
+        try:  # every field checked and cleaned first: sizes, caps, types, control characters
+            article = checked_article(article, self.ingestor.max_article_bytes)
+        except FieldError as error:
+            self.fail(f"{_where(article) if isinstance(article, Article) else 'input'}: {error}")
+            return
         if article.id in self.seen:
             logger.info("%s: article %s appears more than once; kept the first", article.origin, article.id)
             return
@@ -176,36 +234,36 @@ class _Run:
         older = [other for other in self.by_origin.get(article.origin, []) if other != article.id] \
             if _is_whole_file(article.origin) else []
         if previous is not None and previous.content_hash == digest:
-            self._repair(article, digest, older)
+            self.repairs.append((article, digest, older))
+            lost = self.finder is not None and self.signature_hashes.get(article.id) != digest
+            if lost and (signature := article_signature(article)) is not None:
+                self.finder.stage(article.id, signature)  # copies later in this run match it
             self.report.unchanged += 1
             return
         known_copy = self.copies.get(article.id)
         if known_copy is not None and known_copy[1].content_hash == digest:
             self.report.unchanged += 1
             return
-        size = len(article.text.encode()) + len(article.standfirst.encode())
-        if size > self.ingestor.max_article_bytes:
-            self.fail(f"{_where(article)}: article text is {size / 1e6:.1f} MB, over the "
-                      f"{self.ingestor.max_article_bytes / 1e6:g} MB limit (MAX_ARTICLE_MB)")
-            return
         stale_copy = known_copy[1].id if known_copy else self.copy_by_origin.get(article.origin) \
             if _is_whole_file(article.origin) else None
         drops_copy = (self.copies[stale_copy][0], stale_copy) if stale_copy in self.copies else None
-        signature = article_signature(article) if self.finder is not None else None
+        signature = article_signature(article)  # kept in Chroma too, for the signature index of every DATA_DIR
         if self.finder is not None and signature is not None and previous is None and not older:
             match = self.finder.find(signature, self._exists)
             if match is not None:
                 self.pending.append(_Pending(article, digest, chunks=[], signature=signature, replaces=[],
                                              is_update=False, copy_of=match.article_id, drops_copy=drops_copy))
                 return
-        chunks = chunk_article(article, self.ingestor.encoder.token_counts, self.ingestor.max_tokens,
-                               chunk_metadata(article, digest))
-        self.pending.append(_Pending(article, digest, chunks, signature, older,
+        self.pending.append(_Pending(article, digest, self._chunks(article, digest), signature, older,
                                      is_update=previous is not None or bool(older), drops_copy=drops_copy))
         if signature is not None and self.finder is not None:
             self.finder.stage(article.id, signature)
         if sum(len(entry.chunks) for entry in self.pending) >= self.ingestor.batch_chunks:
             self.flush()
+
+    def _chunks(self, article: Article, digest: str) -> list[Chunk]:
+        return chunk_article(article, self.ingestor.encoder.token_counts, self.ingestor.max_tokens,
+                             chunk_metadata(article, digest))
 
     def _exists(self, article_id: str) -> bool:
         """Stored, or about to be: a copy may follow its original in the same batch."""
@@ -214,7 +272,11 @@ class _Run:
 
     def _repair(self, article: Article, digest: str, older: list[str]) -> None:
         """Finish what a crash left undone for an unchanged article: rebuild its keyword and signature
-        entries, delete the older article of its file it replaced, forget it as another article's copy."""
+        entries, delete the older article of its file it replaced, forget it as another article's copy.
+        Nothing is done for an article another process deleted or changed since this run began."""
+        current = self.records.get(article.id)
+        if current is None or current.content_hash != digest:
+            return
         for other in older:
             self._delete(other)
         stale_copy = self.copies.get(article.id)
@@ -230,25 +292,76 @@ class _Run:
         self.report.repaired += int(repaired)
 
     def flush(self) -> None:
-        """Embed the passages of the pending articles in one call, then store each article or copy in order."""
-        if not self.pending:
+        """Embed the passages of the pending articles in one call, then, holding the store's write lock,
+        store each article or copy in order on the records as they are now.
+
+        Another process may have changed the store since this run read it: the records of every article
+        the flush touches are read again under the lock, so a delete made meanwhile sticks (nothing is
+        written onto a deleted article, and a copy of one is stored as an article of its own)."""
+        if not self.pending and not self.repairs:
             return
+        self._refresh([entry.copy_of for entry in self.pending if entry.copy_of is not None])
+        self._orphaned_copies_to_articles()
         texts = [chunk.embed_text for entry in self.pending for chunk in entry.chunks]
         vectors = self.ingestor.encoder.encode(texts) if texts else np.zeros((0, 0), dtype=np.float32)
-        offset = 0
-        for entry in self.pending:
-            article_vectors = vectors[offset:offset + len(entry.chunks)]
-            offset += len(entry.chunks)
-            try:
-                if entry.copy_of is not None:
-                    self._record_copy(entry)
-                else:
-                    self._store(entry, article_vectors)
-            except Exception as error:  # a store failure loses this article only
-                self.fail(f"{_where(entry.article)}: could not store article ({error})")
+        offsets = np.cumsum([0] + [len(entry.chunks) for entry in self.pending])
+        pending = [(entry, vectors[offsets[i]:offsets[i + 1]]) for i, entry in enumerate(self.pending)]
+        with self.store.writing():
+            self._refresh(self._touched())
+            for index in self._orphaned_copies_to_articles():  # deleted while the passages were embedded
+                entry = self.pending[index]
+                pending[index] = (entry, self.ingestor.encoder.encode([chunk.embed_text for chunk in entry.chunks]))
+            self.store.log_changes([entry.copy_of or entry.article.id for entry in self.pending], "put")
+            for entry, article_vectors in pending:
+                try:
+                    if entry.copy_of is not None:
+                        self._record_copy(entry)
+                    else:
+                        self._store(entry, article_vectors)
+                except Exception as error:  # a store failure loses this article only
+                    self.fail(f"{_where(entry.article)}: could not store article ({error})")
+            for article, digest, older in self.repairs:
+                try:
+                    self._repair(article, digest, older)
+                except Exception as error:
+                    self.fail(f"{_where(article)}: could not repair the article's index entries ({error})")
         self.pending = []
+        self.repairs = []
         if self.finder is not None:
             self.finder.clear_staged()
+
+    def _touched(self) -> list[str]:
+        """Every stored article the pending writes and repairs read or change."""
+        ids: list[str] = []
+        for entry in self.pending:
+            ids += [entry.article.id, *entry.replaces, *([entry.copy_of] if entry.copy_of else []),
+                    *([entry.drops_copy[0]] if entry.drops_copy else [])]
+        for article, _, older in self.repairs:
+            ids += [article.id, *older, *([self.copies[article.id][0]] if article.id in self.copies else [])]
+        return ids
+
+    def _refresh(self, article_ids: list[str]) -> None:
+        """Read these articles' records again: another process may have changed or deleted them."""
+        if not article_ids:
+            return
+        current = self.store.records(article_ids)
+        for article_id in article_ids:
+            if article_id in current:
+                self.records[article_id] = current[article_id]
+            else:
+                self.records.pop(article_id, None)
+
+    def _orphaned_copies_to_articles(self) -> list[int]:
+        """Pending copies whose original is no longer stored become articles of their own (chunked here,
+        to be embedded by the caller); returns their positions in `pending`."""
+        orphaned = []
+        for index, entry in enumerate(self.pending):
+            if entry.copy_of is not None and not self._exists(entry.copy_of):
+                logger.info("%s: the article it copies (%s) was deleted; stored as an article of its own",
+                            _where(entry.article), entry.copy_of)
+                self.pending[index] = replace(entry, copy_of=None, chunks=self._chunks(entry.article, entry.digest))
+                orphaned.append(index)
+        return orphaned
 
     def _store(self, entry: _Pending, vectors: np.ndarray) -> None:
         article = entry.article
@@ -258,8 +371,10 @@ class _Run:
             id=article.id, title=article.title, source=article.source, url=article.url,
             published=_published(article), chunks=len(entry.chunks), content_hash=entry.digest,
             origin=article.origin, alternatives=previous.alternatives if previous else (),
+            added_by=article.added_by or self.ingestor.added_by, added_at=now_iso(),
         )
-        self.store.write_article(record, entry.chunks, vectors, new=article.id not in self.records)
+        self.store.write_article(record, entry.chunks, vectors, new=article.id not in self.records,
+                                 signature=signature_bytes(entry.signature))
         for other in entry.replaces:
             self._delete(other)
         if self.finder is not None:
@@ -304,10 +419,13 @@ class _Run:
         self.records[article_id] = replace(record, alternatives=alternatives)
 
 
-def delete_articles(store: ChunkStore, article_ids: Iterable[str]) -> tuple[list[str], list[str]]:
-    """Delete articles completely (passages and catalogue record); returns (deleted, not found)."""
+def delete_articles(store: ChunkStore, article_ids: Iterable[str], by: str = "cli",
+                    trash: Trash | None = None) -> tuple[list[str], list[str]]:
+    """Delete articles (passages and catalogue record): into the trash when one is given (restorable for
+    TRASH_DAYS), else for good; returns (deleted, not found)."""
     deleted: list[str] = []
     missing: list[str] = []
     for article_id in article_ids:
-        (deleted if store.delete_article(article_id) else missing).append(article_id)
+        done = trash.put(article_id, by) is not None if trash is not None else store.delete_article(article_id, by=by)
+        (deleted if done else missing).append(article_id)
     return deleted, missing

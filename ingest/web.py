@@ -8,7 +8,7 @@ from datetime import date
 from assistant.types import Article
 from ingest.fetch import Fetcher, FetchError
 from ingest.html import ExtractionError, extract
-from ingest.loaders import LoadError, page_article
+from ingest.loaders import LoadError, describe, page_article
 
 _HTML_TYPES = {"text/html", "application/xhtml+xml", ""}
 
@@ -35,3 +35,5 @@ def load_urls(fetcher: Fetcher, urls: Iterable[str]) -> Iterator[Article | LoadE
             yield LoadError(error.url, error.problem)
         except ExtractionError as error:
             yield LoadError(url, str(error))
+        except Exception as error:  # anything else one page brings fails that page only
+            yield LoadError(url, f"could not read the page ({describe(error)})")

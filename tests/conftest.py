@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,17 @@ FIXTURES = Path(__file__).parent / "fixtures"
 # These tests exercise the extractive answerer (LLM_PROVIDER defaults to `auto`, the local model
 # when installed); tests/test_llm_*.py choose their backend explicitly.
 os.environ["LLM_PROVIDER"] = "extractive"
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _stop_chroma_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Stores open through a local Chroma server started on first use (CHROMA_MODE=server); each
+    module's tests stop the servers of their temporary DATA_DIRs when they are done."""
+    yield
+    from assistant.chroma_server import INFO_FILE, stop_server
+
+    for info in tmp_path_factory.getbasetemp().glob(f"**/{INFO_FILE}"):
+        stop_server(info.parent)
 
 
 @pytest.fixture(scope="session")

@@ -50,7 +50,8 @@ def snapshot(store: ChunkStore) -> dict[str, Any]:
     """Everything an ingest writes: catalogue, passages (with vectors), keyword and signature entries."""
     stored = store.chunks.get(include=["embeddings", "metadatas", "documents"])
     return {
-        "articles": sorted((dataclasses.asdict(record) for record in store.articles()), key=lambda r: r["id"]),
+        "articles": sorted(({**dataclasses.asdict(record), "added_at": "(the time it was written)"}
+                            for record in store.articles()), key=lambda r: r["id"]),
         "chunks": {chunk_id: (document, meta) for chunk_id, document, meta
                    in zip(stored["ids"], stored["documents"] or [], stored["metadatas"] or [], strict=True)},
         "vectors": {chunk_id: np.asarray(vector) for chunk_id, vector in zip(stored["ids"], stored["embeddings"],

@@ -31,7 +31,7 @@ def _huge(path: Path) -> str:
 
 def _one_long_line(path: Path) -> str:
     path.write_text("A Very Long Line\n\n" + "word " * 1_000_000)  # 5 MB, no sentence end
-    return f"{path.resolve()}: article text is 5.0 MB, over the 1 MB limit (MAX_ARTICLE_MB)"
+    return f"{path.resolve()}: article is 5.0 MB, over the 1 MB limit (MAX_ARTICLE_MB)"
 
 
 def _malformed_jsonl(path: Path) -> str:

@@ -96,9 +96,16 @@ def test_lost_keyword_index_is_rebuilt_without_embedding(news: NewsAssistant, tm
     assert news.store.keywords is not None
     for article in news.store.articles():
         news.store.keywords.delete_article(article.id)
-    report = ingest_paths(news, path)
-    assert (report.unchanged, report.repaired, report.chunks) == (10, 10, 0)
+    encoded = news.encoder.encode
+    calls: list[int] = []
+    news.encoder.encode = lambda texts: calls.append(len(texts)) or encoded(texts)  # type: ignore[method-assign]
+    try:
+        report = ingest_paths(news, path)  # its first sync, or else its own repair, rebuilds them from Chroma
+    finally:
+        del news.encoder.encode
+    assert (report.unchanged, report.chunks, calls) == (10, 0, [])
     assert news.store.keywords.count() == 10
+    assert news.store.keyword_hashes() == {a.id: a.content_hash for a in news.store.articles()}
 
 
 @pytest.mark.slow

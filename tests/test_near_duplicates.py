@@ -144,7 +144,21 @@ def test_lost_signature_is_repaired_by_rerun() -> None:
     store = memory_store()
     ingest(store, article("a", story(1)))
     assert store.signatures is not None
+    digest = store.signatures.hashes()["a"]
     store.signatures.delete_article("a")  # e.g. killed between the catalogue write and the signature write
+    report = ingest(store, article("a", story(1)), article("copy", story(1)))
+    # the run's first sync rebuilds the signature from the one Chroma keeps with the record
+    assert (report.unchanged, report.near_duplicates) == (1, 1)
+    assert store.signatures.hashes() == {"a": digest}
+
+
+def test_lost_signature_without_a_copy_in_chroma_is_repaired_by_rerun() -> None:
+    store = memory_store()
+    ingest(store, article("a", story(1)))
+    assert store.signatures is not None
+    record = store.catalogue.get(ids=["a"], include=["metadatas"])
+    store.catalogue.upsert(ids=["a"], embeddings=[[1.0]], documents=[""], metadatas=record["metadatas"])  # as before
+    store.signatures.delete_article("a")
     report = ingest(store, article("a", story(1)), article("copy", story(1)))
     assert (report.unchanged, report.repaired, report.near_duplicates) == (1, 1, 1)
 

@@ -50,7 +50,7 @@ class Killed(BaseException):
 class WriteCounter:
     """Counts every write the store makes (Chroma, keyword index, signatures); can die at the n-th."""
 
-    WRITES: ClassVar[dict[str, tuple[str, ...]]] = {"chunks": ("upsert", "delete", "update"), "catalogue": ("upsert", "delete", "update"),
+    WRITES: ClassVar[dict[str, tuple[str, ...]]] = {"chunks": ("upsert", "delete", "update"), "catalogue": ("upsert", "delete", "update"), "changes": ("upsert", "delete"),
               "keywords": ("replace_article", "delete_article"), "signatures": ("replace_article", "delete_article")}
 
     def __init__(self, store: ChunkStore) -> None:

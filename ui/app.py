@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -18,10 +19,13 @@ import streamlit as st  # noqa: E402
 
 from assistant.answerers import LOCAL_NOT_INSTALLED  # noqa: E402
 from assistant.chain import NewsAssistant  # noqa: E402
+from ui.account import account_sidebar, sign_in_page  # noqa: E402
+from ui.auth import access  # noqa: E402
 from ui.components import escape_markdown, one_line  # noqa: E402
 from ui.resources import backend_unavailable, get_assistant  # noqa: E402
 
 logger = logging.getLogger("newsdesk.ui")
+COUNT_REFRESH_SECONDS = 5
 
 
 def backend_caption(name: str) -> str:
@@ -32,10 +36,17 @@ def backend_caption(name: str) -> str:
     return f"Answering backend: {backend}" + (f" · model: {model.removesuffix(')')}" if model else "")
 
 
-def status_sidebar(news: NewsAssistant, count: int) -> None:
+@st.fragment(run_every=timedelta(seconds=COUNT_REFRESH_SECONDS))
+def article_count(news: NewsAssistant) -> None:
+    """The number of stored articles, read again every few seconds: other processes add and delete too."""
+    st.metric("Articles stored", news.store.count_articles())
+
+
+def status_sidebar(news: NewsAssistant) -> None:
     """What every page shows: how many articles are stored and which backend answers."""
     st.sidebar.title("Newsdesk")
-    st.sidebar.metric("Articles stored", count)
+    with st.sidebar:
+        article_count(news)
     if error := backend_unavailable(news):
         st.sidebar.error(f"The answering backend could not start: {escape_markdown(str(error))}")
     else:
@@ -47,14 +58,19 @@ def status_sidebar(news: NewsAssistant, count: int) -> None:
 def main() -> None:
     st.set_page_config(page_title="Newsdesk", page_icon="📰")  # each page sets its layout
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    current = access()
+    if current.blocked:  # sign in first (AUTH_REQUIRED): nothing of the library is shown
+        sign_in_page(current)
+        st.stop()
     try:
         news = get_assistant()
-        count = news.store.count_articles()
+        news.store.count_articles()  # a store that cannot be reached fails here, with one line
     except Exception as error:
         logger.exception("could not open the article store")
-        st.error(f"Could not open the article store: {one_line(error)}")
+        st.error(f"Could not open the article store: {escape_markdown(one_line(error))}")
         st.stop()
-    status_sidebar(news, count)
+    status_sidebar(news)
+    account_sidebar(current)
     st.navigation([
         st.Page("chat.py", title="Chat", icon=":material/chat:", default=True),
         st.Page("library.py", title="Library", icon=":material/library_books:"),

@@ -1,7 +1,9 @@
 """Drive the app in a real browser: a `streamlit run ui/app.py` server and headless Chromium pages.
 
-Used by tests/test_browser.py and bench/ui_sessions.py. Playwright is a development dependency,
-imported by its callers; it never downloads a browser here: pages run in the system's Chromium.
+Used by tests/test_browser.py, tests/test_browser_auth.py and bench/ui_sessions.py. Playwright is a
+development dependency, imported by its callers; it never downloads a browser here: pages run in the
+system's Chromium. `oidc_provider` serves OpenID Connect sign-in (the oidc-provider-mock development
+dependency) on 127.0.0.1 for the sign-in test.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,37 +53,33 @@ class Server:
     log: Path
 
 
-def _wait_healthy(server: Server, timeout: float) -> None:
+def _wait_healthy(server: Server, timeout: float, path: str = "/_stcore/health",
+                  healthy: Callable[[bytes], bool] = lambda body: body.strip() == b"ok",
+                  name: str = "streamlit") -> None:
+    """Until GET `path` answers a body that is `healthy`; fails when the process exits first."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
-            raise RuntimeError(f"streamlit exited with {server.process.returncode}:\n{server.log.read_text()[-3000:]}")
+            raise RuntimeError(f"{name} exited with {server.process.returncode}:\n{server.log.read_text()[-3000:]}")
         try:
-            with urllib.request.urlopen(f"{server.url}/_stcore/health", timeout=2) as response:
-                if response.read().strip() == b"ok":
+            with urllib.request.urlopen(f"{server.url}{path}", timeout=2) as response:
+                if healthy(response.read()):
                     return
         except OSError:
             pass
         time.sleep(0.5)
-    raise TimeoutError(f"streamlit not healthy after {timeout:.0f} s:\n{server.log.read_text()[-3000:]}")
+    raise TimeoutError(f"{name} not healthy after {timeout:.0f} s:\n{server.log.read_text()[-3000:]}")
 
 
 @contextmanager
-def streamlit_server(env: Mapping[str, str], log: Path, timeout: float = 120.0) -> Iterator[Server]:
-    """`streamlit run ui/app.py` on 127.0.0.1 and a free port, from the repo root (so .streamlit/config.toml
-    applies), with `env` added to this process's environment; stopped on exit."""
-    port = free_port()
-    command = [sys.executable, "-m", "streamlit", "run", "ui/app.py", "--server.address", "127.0.0.1",
-               "--server.port", str(port), "--server.headless", "true", "--server.fileWatcherType", "none",
-               "--browser.gatherUsageStats", "false"]
+def _serving(command: list[str], url: str, log: Path, env: Mapping[str, str] | None = None) -> Iterator[Server]:
+    """Run `command` from the repo root with its output in `log`; stop it on exit."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("wb") as output:
-        process = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **env}, stdout=output,
+        process = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **(env or {})}, stdout=output,
                                    stderr=subprocess.STDOUT)
-    server = Server(f"http://127.0.0.1:{port}", process, log)
     try:
-        _wait_healthy(server, timeout)
-        yield server
+        yield Server(url, process, log)
     finally:
         process.terminate()
         try:
@@ -89,6 +87,40 @@ def streamlit_server(env: Mapping[str, str], log: Path, timeout: float = 120.0) 
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@contextmanager
+def streamlit_server(env: Mapping[str, str], log: Path, timeout: float = 120.0,
+                     secrets: Path | None = None) -> Iterator[Server]:
+    """`streamlit run ui/app.py` on 127.0.0.1 and a free port, from the repo root (so .streamlit/config.toml
+    applies), with `env` added to this process's environment; stopped on exit.
+
+    `secrets` is the secrets.toml to read instead of .streamlit/secrets.toml (e.g. an `[auth]` section).
+    """
+    port = free_port()
+    command = [sys.executable, "-m", "streamlit", "run", "ui/app.py", "--server.address", "127.0.0.1",
+               "--server.port", str(port), "--server.headless", "true", "--server.fileWatcherType", "none",
+               "--browser.gatherUsageStats", "false"]
+    if secrets is not None:
+        command += ["--secrets.files", str(secrets)]
+    with _serving(command, f"http://127.0.0.1:{port}", log, env) as server:
+        _wait_healthy(server, timeout)
+        yield server
+
+
+@contextmanager
+def oidc_provider(log: Path, timeout: float = 60.0) -> Iterator[Server]:
+    """An OpenID Connect provider (oidc-provider-mock) on 127.0.0.1 and a free port; stopped on exit.
+
+    Any client id and secret are accepted; its authorize page asks for the user's subject (`sub`),
+    which is also their e-mail address unless the claims were set with `PUT /users/SUB`.
+    """
+    port = free_port()
+    command = [sys.executable, "-m", "oidc_provider_mock", "--host", "127.0.0.1", "--port", str(port)]
+    with _serving(command, f"http://127.0.0.1:{port}", log) as server:
+        _wait_healthy(server, timeout, "/.well-known/openid-configuration", lambda body: b'"issuer"' in body,
+                      "oidc-provider-mock")
+        yield server
 
 
 def wait_until_interactive(page: Page, timeout: float = 180.0) -> float:

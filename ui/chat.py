@@ -14,8 +14,10 @@ import streamlit as st
 
 from assistant.answerers import BackendError
 from assistant.chain import NewsAssistant
+from assistant.filters import MAX_FILTER_VALUES
 from assistant.store import AlternativeSource, StoredArticle
 from assistant.types import Answer
+from ui.auth import can_edit
 from ui.components import escape_markdown, one_line, render_answer_details, render_closest_passages
 from ui.resources import StoreLock, catalogue, get_assistant, store_lock
 from ui.uploads import accepted_types
@@ -54,7 +56,8 @@ def search_options(news: NewsAssistant, records: Sequence[StoredArticle]) -> tup
         return news.settings.top_k, filters
     st.sidebar.subheader("Search options")
     sources = sorted({record.source for record in records if record.source})
-    picked_sources = st.sidebar.multiselect("Sources", sources, placeholder="All sources")
+    picked_sources = st.sidebar.multiselect("Sources", sources, placeholder="All sources",
+                                            max_selections=MAX_FILTER_VALUES)
     if picked_sources:
         filters["source"] = picked_sources
     if st.sidebar.checkbox("Filter by publication date"):
@@ -75,7 +78,7 @@ def turn_key(index: int) -> str:
 def show_message(message: Message, index: int) -> None:
     with st.chat_message(message["role"]):
         if "error" in message:
-            st.error(message["error"])
+            st.error(escape_markdown(message["error"]))  # backend errors may quote article or server text
             render_closest_passages(message.get("passages", []), turn_key(index))
             return
         st.markdown(escape_markdown(message["content"]))
@@ -143,22 +146,23 @@ def ask(news: NewsAssistant, question: str, k: int, filters: dict[str, Any],
             logger.warning("answering %r failed: %s", question, error)
             messages.append({"role": "assistant", "content": "", "passages": error.passages,
                              "error": f"The answering backend is not available. {error}"})
-            st.error(messages[-1]["error"])
+            st.error(escape_markdown(messages[-1]["error"]))
             render_closest_passages(error.passages, key)
             return
         except Exception as error:
             logger.exception("answering %r failed", question)
             messages.append({"role": "assistant", "content": "", "error": f"Could not answer: {one_line(error)}"})
-            st.error(messages[-1]["error"])
+            st.error(escape_markdown(messages[-1]["error"]))
             return
         copies = copies_of_cited(answer, records)
         render_answer_details(answer, key, copies)
     messages.append({"role": "assistant", "content": answer.text, "answer": answer, "copies": copies})
 
 
-def first_run_help() -> None:
-    """How to fill an empty library: upload on the Library page, or the ingest command."""
-    st.info("**The library is empty.** Upload article files on the Library page "
+def first_run_help(editor: bool) -> None:
+    """How to fill an empty library: upload on the Library page (editors), or the ingest command."""
+    upload = "Upload" if editor else "An editor can upload"
+    st.info(f"**The library is empty.** {upload} article files on the Library page "
             f"({', '.join(accepted_types())}), or add them from a terminal in the project folder:")
     st.code("python -m ingest PATH...", language="bash")
     st.caption("PATH can be files or folders (searched recursively).")
@@ -170,14 +174,15 @@ def chat_page() -> None:
     news = get_assistant()
     count = news.store.count_articles()
     st.session_state.setdefault("messages", [])
-    records = catalogue(news, count) if count else []
+    records = catalogue(news) if count else []
     k, filters = search_options(news, records)
     st.title("Ask the news")
     if not count:
-        first_run_help()
+        first_run_help(can_edit())
     for index, message in enumerate(st.session_state.messages):
         show_message(message, index)
-    question = st.chat_input("Ask about the stored articles", disabled=not count)
+    question = st.chat_input("Ask about the stored articles", disabled=not count,
+                             max_chars=news.settings.max_question_chars)
     if question and question.strip():
         ask(news, question.strip(), k, filters, records)
 

@@ -1,5 +1,8 @@
 """The library page: the stored articles (search by title, delete with confirmation) and file uploads.
 
+Everybody may browse; only editors (ui/auth.py) see and use delete and upload, and both check it again
+on the server.
+
 Run by `st.navigation` in ui/app.py; importing it has no side effects.
 """
 
@@ -18,14 +21,16 @@ import streamlit as st
 from assistant.chain import NewsAssistant
 from assistant.store import StoredArticle
 from ingest.pipeline import Ingestor, delete_articles
+from ui.auth import NotAnEditor, access, require_editor
 from ui.components import escape_markdown, safe_url
 from ui.resources import catalogue, get_assistant, refresh_catalogue, store_lock
-from ui.uploads import Upload, accepted_types, ingest_uploads
+from ui.uploads import Upload, UploadLimits, UploadRefused, accepted_types, ingest_uploads, submission_problem
 
 logger = logging.getLogger(__name__)
 
 PENDING_DELETE = "library_pending_delete"
 NOTICE = "library_notice"
+REFUSAL = "library_refusal"
 UPLOAD_RESULTS = "library_upload_results"
 
 
@@ -35,8 +40,8 @@ def matching(records: Sequence[StoredArticle], query: str) -> list[StoredArticle
     return [record for record in records if all(word in record.title.lower() for word in words)]
 
 
-def articles_table(records: Sequence[StoredArticle]) -> list[StoredArticle]:
-    """The articles as a table whose rows can be selected; returns the selected ones.
+def articles_table(records: Sequence[StoredArticle], selectable: bool = True) -> list[StoredArticle]:
+    """The articles as a table whose rows can be selected (for editors); returns the selected ones.
 
     The table's key names the rows shown, so a new search or a changed library starts with no
     selection instead of one pointing at other rows.
@@ -51,17 +56,27 @@ def articles_table(records: Sequence[StoredArticle]) -> list[StoredArticle]:
         "Link": [safe_url(record.url) or "" for record in records],
     })
     key = "library-" + hashlib.sha1("\n".join(record.id for record in records).encode()).hexdigest()[:12]
+    columns = {"Link": st.column_config.LinkColumn(display_text="open")}
+    if not selectable:
+        st.dataframe(frame, key=key, hide_index=True, width="stretch", column_config=columns)
+        return []
     event = st.dataframe(frame, key=key, on_select="rerun", selection_mode="multi-row", hide_index=True,
-                         width="stretch", column_config={"Link": st.column_config.LinkColumn(display_text="open")})
+                         width="stretch", column_config=columns)
     return [records[row] for row in event.selection.rows if row < len(records)]
 
 
 def delete(news: NewsAssistant, article_ids: list[str]) -> None:
+    """The confirmed delete (a button's callback): for editors only, checked here on the server."""
+    st.session_state[PENDING_DELETE] = []
+    try:
+        require_editor("delete articles")
+    except NotAnEditor as refused:
+        st.session_state[REFUSAL] = str(refused)
+        return
     with store_lock().writing():
         deleted, missing = delete_articles(news.store, article_ids)
     refresh_catalogue()
     logger.info("deleted %d articles (%d were already gone)", len(deleted), len(missing))
-    st.session_state[PENDING_DELETE] = []
     st.session_state[NOTICE] = (f"Deleted {len(deleted)} article{'s' if len(deleted) != 1 else ''}."
                                 + (f" {len(missing)} had already been deleted." if missing else ""))
 
@@ -85,13 +100,15 @@ def confirm_delete(news: NewsAssistant, records: Sequence[StoredArticle]) -> Non
         right.button("Cancel", on_click=cancel_delete, width="stretch")
 
 
-def stored_articles(news: NewsAssistant, count: int) -> None:
-    """Search, the table, and deleting the selected rows."""
-    records = catalogue(news, count)
+def stored_articles(news: NewsAssistant, count: int, editor: bool) -> None:
+    """Search, the table, and (for editors) deleting the selected rows."""
+    records = catalogue(news)
     query = st.text_input("Search by title", placeholder="Words in the title")
     shown = matching(records, query)
     st.caption(f"{len(shown)} of {len(records)} articles" if query.strip() else f"{len(records)} articles")
-    selected = articles_table(shown)
+    selected = articles_table(shown, selectable=editor)
+    if not editor:
+        return
     if selected and st.button(f"Delete selected ({len(selected)})…"):
         st.session_state[PENDING_DELETE] = [record.id for record in selected]
     confirm_delete(news, records)
@@ -112,23 +129,37 @@ def upload_results() -> None:
 def upload_form(news: NewsAssistant) -> None:
     """Files -> the store, with a progress bar; the page reloads afterwards with the results."""
     st.subheader("Add articles")
-    max_mb = news.settings.max_file_mb
+    settings = news.settings
+    max_mb, limits = settings.max_file_mb, UploadLimits.from_settings(settings)
     types = accepted_types()
     with st.form("upload", clear_on_submit=True):
-        files = st.file_uploader(f"Article files ({', '.join(types)}), up to {max_mb:g} MB each", type=types,
-                                 accept_multiple_files=True, max_upload_size=math.ceil(max_mb))
+        files = st.file_uploader(f"Article files ({', '.join(types)}), up to {max_mb:g} MB each and "
+                                 f"{settings.max_upload_files} files or {settings.max_upload_mb:g} MB at a time",
+                                 type=types, accept_multiple_files=True, max_upload_size=math.ceil(max_mb))
         submitted = st.form_submit_button("Add to library", type="primary")
     if submitted and not files:
         st.warning("Choose one or more files first.")
     elif submitted:
+        try:
+            require_editor("add articles")  # the form is only shown to editors; checked again here
+        except NotAnEditor as refused:
+            st.error(str(refused))
+            return
+        if problem := submission_problem([file.size for file in files], limits):
+            st.error(problem)
+            return
         uploads = [Upload(file.name, file.getvalue()) for file in files]
         bar = st.progress(0.0, text="Starting…")
 
         def on_file(index: int, name: str) -> None:
             bar.progress(index / len(uploads), text=f"Ingesting {escape_markdown(name)} ({index + 1} of {len(uploads)})")
 
-        ingestor = Ingestor.from_settings(news.settings, news.store, news.encoder)
-        results = ingest_uploads(uploads, ingestor, int(max_mb * 1e6), store_lock().writing, on_file)
+        ingestor = Ingestor.from_settings(settings, news.store, news.encoder)
+        try:
+            results = ingest_uploads(uploads, ingestor, limits, store_lock().writing, on_file)
+        except UploadRefused as refused:
+            st.error(str(refused))
+            return
         refresh_catalogue()
         st.session_state[UPLOAD_RESULTS] = [asdict(result) for result in results]
         st.rerun()  # the sidebar and the table were drawn before the upload
@@ -139,15 +170,23 @@ def library_page() -> None:
     st.set_page_config(layout="wide")  # room for the table's columns
     news = get_assistant()
     count = news.store.count_articles()
+    current = access()
     st.title("Library")
     if notice := st.session_state.pop(NOTICE, None):
         st.success(notice)
+    if refusal := st.session_state.pop(REFUSAL, None):
+        st.error(refusal)
     if count:
-        stored_articles(news, count)
-    else:
+        stored_articles(news, count, current.can_edit)
+    elif current.can_edit:
         st.info("No articles stored yet. Upload some below, or add them from a terminal in the project folder "
                 "with `python -m ingest PATH...`.")
-    upload_form(news)
+    else:
+        st.info("No articles stored yet.")
+    if current.can_edit:
+        upload_form(news)
+    else:
+        st.caption("Only editors add or delete articles; see the sidebar for why you are not one here.")
 
 
 if __name__ == "__main__":

@@ -110,12 +110,17 @@ def backend_unavailable(news: NewsAssistant) -> BackendError | None:
     return news.answerer.error if isinstance(news.answerer, UnavailableAnswerer) else None
 
 
+def catalogue(news: NewsAssistant) -> list[StoredArticle]:
+    """Every stored article, newest first; read afresh whenever any process (this server, an ingest
+    command, another app machine) has added, changed or deleted an article since."""
+    return _catalogue(news, news.store.version())
+
+
 @st.cache_data(show_spinner=False, max_entries=4)
-def catalogue(_news: NewsAssistant, article_count: int) -> list[StoredArticle]:
-    """Every stored article, newest first: cached until the count changes or `refresh_catalogue()`."""
+def _catalogue(_news: NewsAssistant, version: tuple[int, int]) -> list[StoredArticle]:
     return _news.store.articles()
 
 
 def refresh_catalogue() -> None:
     """After an ingest or delete: every session reads the catalogue (sources, dates, library) afresh."""
-    catalogue.clear()
+    _catalogue.clear()

@@ -13,6 +13,7 @@ from langchain_core.messages import BaseMessage
 from assistant.answerers.base import NOT_FOUND, Draft
 from assistant.answerers.context import fit_passages, format_passages, quoted
 from assistant.answerers.errors import BackendError
+from assistant.answerers.links import drop_foreign_links
 from assistant.embeddings import TextEncoder
 from assistant.history import Turn, looks_like_follow_up, standalone_question
 from assistant.prompts import load_prompt
@@ -61,7 +62,7 @@ class ChatAnswerer:
         texts = fit_passages(question, relevant, self.encoder, self.context_tokens)
         return self.answer_prompt.format_messages(today=(today or date.today()).isoformat(),
                                                   passages=format_passages(numbers, relevant, texts),
-                                                  question=question)
+                                                  question=quoted(question))
 
     def draft(self, question: str, passages: Sequence[Passage], today: date | None = None) -> Draft:
         *_, result = self.stream(question, passages, today)
@@ -87,7 +88,7 @@ class ChatAnswerer:
         except Exception as error:
             logger.exception("%s backend failed", self.name)
             raise self.error(error, passages) from error
-        text = "".join(pieces).strip()
+        text = drop_foreign_links("".join(pieces), passages).strip()
         if not text or is_not_found(text):
             yield Draft(NOT_FOUND, found=False)
         else:

@@ -9,9 +9,9 @@ the `[n]` numbering always matches the retrieved passages.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
+from assistant.answerers.untrusted import inert
 from assistant.embeddings import TextEncoder
 from assistant.text import content_words, is_heading, split_sentences
 from assistant.types import Passage
@@ -20,7 +20,6 @@ GAP = " … "
 _KEYWORD_WEIGHT = 0.3
 _FILL_MARGIN = 0.3
 """Past each passage's best sentence, only sentences within this score of the very best are added."""
-_TAGS = re.compile(r"</?\s*(passages?|conversation)\b[^>]*>", re.IGNORECASE)
 
 
 def passage_sentences(passage: Passage) -> list[str]:
@@ -84,8 +83,9 @@ def _join(sentences: list[str], kept: list[int]) -> str:
 
 
 def quoted(text: str) -> str:
-    """Article text as prompt data: one line, with no tag that could close the quoted block."""
-    return " ".join(_TAGS.sub(" ", text).split())
+    """Untrusted text (article text, title, source, question, conversation) as prompt data: on one line, with
+    no delimiter, special token or citation marker of its own (assistant/answerers/untrusted.py)."""
+    return " ".join(inert(text).split())
 
 
 def format_passages(numbers: Sequence[int], passages: Sequence[Passage], texts: Sequence[str]) -> str:
