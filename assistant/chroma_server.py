@@ -144,7 +144,7 @@ def _start_on(data_dir: Path, port: int) -> ServerInfo:
         process = subprocess.Popen(
             [sys.executable, "-c", _RUN, str(data_dir / OWNER_LOCK), "run", "--host", "127.0.0.1", "--port", str(port), "--path", str(path)],
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-            env={**os.environ, "ANONYMIZED_TELEMETRY": "False"},
+            env={**os.environ, "ANONYMIZED_TELEMETRY": "False", "RUST_LOG": os.environ.get("RUST_LOG", "warn")},
         )
     deadline = time.monotonic() + START_TIMEOUT
     while not _answers("127.0.0.1", port, timeout=1.0):

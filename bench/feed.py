@@ -24,10 +24,12 @@ import time
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import common  # noqa: F401 (puts the checkout on sys.path)
 
+from assistant.chroma_server import stop_server
 from assistant.config import get_settings
 from ingest.__main__ import main as ingest_main
 
@@ -141,6 +143,7 @@ def main() -> int:
             if number > 1 and (fetched or seconds >= 1.0):
                 failed = True
         site.server.shutdown()
+        stop_server(Path(data_dir))  # the local Chroma server the polls started
     print("FAIL: an unchanged feed fetched articles or took 1 s or more" if failed
           else "OK: unchanged feed polled without fetching any article, each poll under 1 s")
     return 1 if failed else 0

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from common import dev_articles_path, sample_lines
 
+from assistant.chroma_server import stop_server
 from assistant.config import Settings
 from assistant.embeddings import build_embeddings
 from assistant.store import build_store
@@ -110,6 +111,8 @@ def main() -> None:
         print(f"re-ingest: {again.summary()}; {encoder.encoded} passages embedded; "
               f"{again.seconds / total.seconds:.2%} of the first run (target < 5%)")
         print(f"load average at end {os.getloadavg()[0]:.2f}")
+        if not args.keep:
+            stop_server(data_dir)  # the temporary store's local Chroma server
 
 
 if __name__ == "__main__":

@@ -63,6 +63,8 @@ def main() -> int:
         raise SystemExit("chromium not found (apt-get install chromium, or set CHROMIUM)")
     from playwright.sync_api import sync_playwright
 
+    from assistant.chroma_server import running, stop_server
+
     with tempfile.TemporaryDirectory(prefix="newsdesk-ui-bench-") as folder:
         data_dir = Path(folder) / "data"
         data_dir.mkdir()
@@ -101,7 +103,11 @@ def main() -> int:
                       + f", answer with sources after {answer:.1f} s (all {args.sessions} asked at once)")
             print(f"server RSS with {args.sessions} sessions open: {total / 1024 / 1024:.2f} GiB "
                   f"({len(pids)} process{'es' if len(pids) != 1 else ''})")
+            chroma = running(data_dir.resolve())
+            if chroma is not None:  # the store's own server process (shared with ingest commands)
+                print(f"Chroma server RSS: {rss_kib(chroma.pid) / 1024 / 1024:.2f} GiB")
             browser.close()
+        stop_server(data_dir)
     return 0
 
 

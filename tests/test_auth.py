@@ -304,23 +304,34 @@ def forged_delete() -> None:
     """A page script that calls the library's delete callback directly, as a forged widget event would."""
     import streamlit as st
 
+    import ui.library
     from ui.library import NOTICE, REFUSAL, delete
 
-    class RecordingStore:
-        def delete_article(self, article_id):  # type: ignore[no-untyped-def]
+    class RecordingTrash:
+        def put(self, article_id, by, reason="deleted"):  # type: ignore[no-untyped-def]
             st.session_state.setdefault("deleted", []).append(article_id)
             return True
 
     class News:
-        store = RecordingStore()
+        store = None  # only the trash is used
 
-    delete(News(), ["an-article"])  # type: ignore[arg-type]
+        class settings:
+            trash_days = 30.0
+
+    trash_of = ui.library.trash_of
+    ui.library.trash_of = lambda news: RecordingTrash()  # the store's trash (ui/changes.py), recording instead
+    try:
+        delete(News(), ["an-article"])  # type: ignore[arg-type]
+    finally:
+        ui.library.trash_of = trash_of
     st.text(st.session_state.get(REFUSAL, st.session_state.get(NOTICE)))
     st.text(repr(st.session_state.get("deleted", [])))
 
 
 @pytest.mark.parametrize(("address", "outcome"), [("0.0.0.0", ["Only editors may delete articles.", "[]"]),
-                                                  ("127.0.0.1", ["Deleted 1 article.", "['an-article']"])])
+                                                  ("127.0.0.1", [("Deleted 1 article. It is in the trash for 30 days "
+                                                                  "(TRASH_DAYS): restore it under Trash."),
+                                                                 "['an-article']"])])
 def test_delete_is_refused_on_the_server_for_readers(run_app: RunApp, address: str, outcome: list[str]) -> None:
     st_config.set_option("server.address", address)
     at = AppTest.from_function(forged_delete, default_timeout=30).run()

@@ -19,7 +19,7 @@ from assistant.store import AlternativeSource, StoredArticle
 from assistant.types import Answer
 from ui.auth import can_edit
 from ui.components import escape_markdown, one_line, render_answer_details, render_closest_passages
-from ui.resources import StoreLock, catalogue, get_assistant, store_lock
+from ui.resources import catalogue, get_assistant
 from ui.uploads import accepted_types
 
 logger = logging.getLogger(__name__)
@@ -86,19 +86,6 @@ def show_message(message: Message, index: int) -> None:
             render_answer_details(message["answer"], turn_key(index), message.get("copies"))
 
 
-def with_read_lock(pieces: Iterator[str | Answer], lock: StoreLock) -> Iterator[str | Answer]:
-    """The pieces, with the store read-locked while the first is made.
-
-    `stream_answer` retrieves (the only step that reads the store) before its first piece, so an
-    upload in another session waits for the retrieval, not for the whole answer to be written.
-    """
-    with lock.reading():
-        first = next(pieces, None)
-    if first is not None:
-        yield first
-        yield from pieces
-
-
 def stream_text(pieces: Iterator[str | Answer]) -> Answer:
     """Stream the text pieces, then show the final Answer's text in their place.
 
@@ -141,7 +128,7 @@ def ask(news: NewsAssistant, question: str, k: int, filters: dict[str, Any],
         try:
             with st.spinner("Searching the articles…"):
                 pieces = news.stream_answer(question, k=k, history=history, filters=filters)
-                answer = stream_text(with_read_lock(pieces, store_lock()))
+                answer = stream_text(pieces)  # never waits for uploads: the store keeps itself consistent
         except BackendError as error:
             logger.warning("answering %r failed: %s", question, error)
             messages.append({"role": "assistant", "content": "", "passages": error.passages,

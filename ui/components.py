@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import string
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from urllib.parse import quote, urlsplit
 
 import streamlit as st
@@ -32,6 +33,17 @@ def escape_markdown(text: str) -> str:
 def one_line(error: Exception) -> str:
     """An error message on one line (never a traceback)."""
     return " ".join(str(error).split()) or type(error).__name__
+
+
+def utc_time(iso: str) -> str:
+    """An ISO 8601 time as "2025-01-20 10:11 UTC" (a value that is no time is shown as it is)."""
+    try:
+        moment = datetime.fromisoformat(iso)
+    except ValueError:
+        return iso
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _paragraphs(text: str) -> list[str]:

@@ -1,7 +1,8 @@
-"""The library page: the stored articles (search by title, delete with confirmation) and file uploads.
+"""The library page: the stored articles with their provenance (search by title, delete to the trash with
+confirmation), file uploads, and for editors the trash and the audit log (ui/changes.py).
 
-Everybody may browse; only editors (ui/auth.py) see and use delete and upload, and both check it again
-on the server.
+Everybody may browse; only editors (ui/auth.py) see and use delete, upload, replace and restore, and each
+checks it again on the server.
 
 Run by `st.navigation` in ui/app.py; importing it has no side effects.
 """
@@ -22,15 +23,22 @@ from assistant.chain import NewsAssistant
 from assistant.store import StoredArticle
 from ingest.pipeline import Ingestor, delete_articles
 from ui.auth import NotAnEditor, access, require_editor
-from ui.components import escape_markdown, safe_url
+from ui.changes import NOTICE, REFUSAL, audit_section, held_back, hold, kept_for, trash_of, trash_section
+from ui.components import escape_markdown, safe_url, utc_time
 from ui.resources import catalogue, get_assistant, refresh_catalogue, store_lock
-from ui.uploads import Upload, UploadLimits, UploadRefused, accepted_types, ingest_uploads, submission_problem
+from ui.uploads import (
+    Upload,
+    UploadLimits,
+    UploadRefused,
+    accepted_types,
+    ingest_submission,
+    origin_label,
+    submission_problem,
+)
 
 logger = logging.getLogger(__name__)
 
 PENDING_DELETE = "library_pending_delete"
-NOTICE = "library_notice"
-REFUSAL = "library_refusal"
 UPLOAD_RESULTS = "library_upload_results"
 
 
@@ -53,6 +61,9 @@ def articles_table(records: Sequence[StoredArticle], selectable: bool = True) ->
         "Passages": [record.chunks for record in records],
         "Also published by": [", ".join(copy.source or copy.title for copy in record.alternatives)
                               for record in records],
+        "Added by": [record.added_by for record in records],
+        "Added": [utc_time(record.added_at) for record in records],
+        "From": [origin_label(record.origin) for record in records],
         "Link": [safe_url(record.url) or "" for record in records],
     })
     key = "library-" + hashlib.sha1("\n".join(record.id for record in records).encode()).hexdigest()[:12]
@@ -66,18 +77,22 @@ def articles_table(records: Sequence[StoredArticle], selectable: bool = True) ->
 
 
 def delete(news: NewsAssistant, article_ids: list[str]) -> None:
-    """The confirmed delete (a button's callback): for editors only, checked here on the server."""
+    """The confirmed delete (a button's callback): for editors only, checked here on the server. The
+    articles go to the trash, restorable for TRASH_DAYS."""
     st.session_state[PENDING_DELETE] = []
     try:
-        require_editor("delete articles")
+        current = require_editor("delete articles")
     except NotAnEditor as refused:
         st.session_state[REFUSAL] = str(refused)
         return
     with store_lock().writing():
-        deleted, missing = delete_articles(news.store, article_ids)
+        deleted, missing = delete_articles(news.store, article_ids, by=current.actor, trash=trash_of(news))
     refresh_catalogue()
-    logger.info("deleted %d articles (%d were already gone)", len(deleted), len(missing))
-    st.session_state[NOTICE] = (f"Deleted {len(deleted)} article{'s' if len(deleted) != 1 else ''}."
+    logger.info("%s moved %d articles to the trash (%d were already gone)", current.actor, len(deleted), len(missing))
+    one = len(deleted) == 1
+    st.session_state[NOTICE] = (f"Deleted {len(deleted)} article{'' if one else 's'}."
+                                + (f" {'It is' if one else 'They are'} in the trash for {kept_for(news)}: restore "
+                                   f"{'it' if one else 'them'} under Trash." if deleted else "")
                                 + (f" {len(missing)} had already been deleted." if missing else ""))
 
 
@@ -92,8 +107,9 @@ def confirm_delete(news: NewsAssistant, records: Sequence[StoredArticle]) -> Non
     if not pending:
         return
     with st.container(border=True):
-        st.warning(f"Delete {len(pending)} article{'s' if len(pending) != 1 else ''} and all their passages? "
-                   "This cannot be undone.")
+        st.warning(f"Delete {len(pending)} article{'s' if len(pending) != 1 else ''}? "
+                   f"{'It goes' if len(pending) == 1 else 'They go'} to the trash, from where the Library can restore "
+                   f"{'it' if len(pending) == 1 else 'them'} for {kept_for(news)}.")
         st.markdown("\n".join(f"- {escape_markdown(titles[article_id]) or 'Untitled'}" for article_id in pending))
         left, right = st.columns(2)
         left.button("Delete", type="primary", on_click=delete, args=(news, pending), width="stretch")
@@ -120,8 +136,9 @@ def upload_results() -> None:
     if not results:
         return
     counts = Counter(result["status"] for result in results)
-    summary = ", ".join(f"{counts[status]} {status}" for status in ("ingested", "unchanged", "error") if counts[status])
-    (st.warning if counts["error"] else st.success)(f"Upload finished: {summary}.")
+    summary = ", ".join(f"{counts[status]} {status}" for status in ("ingested", "unchanged", "held back", "error")
+                        if counts[status])
+    (st.warning if counts["error"] or counts["held back"] else st.success)(f"Upload finished: {summary}.")
     st.dataframe(pd.DataFrame(results).rename(columns={"file": "File", "status": "Result", "details": "Details"}),
                  hide_index=True, width="stretch")
 
@@ -141,7 +158,7 @@ def upload_form(news: NewsAssistant) -> None:
         st.warning("Choose one or more files first.")
     elif submitted:
         try:
-            require_editor("add articles")  # the form is only shown to editors; checked again here
+            current = require_editor("add articles")  # the form is only shown to editors; checked again here
         except NotAnEditor as refused:
             st.error(str(refused))
             return
@@ -154,16 +171,18 @@ def upload_form(news: NewsAssistant) -> None:
         def on_file(index: int, name: str) -> None:
             bar.progress(index / len(uploads), text=f"Ingesting {escape_markdown(name)} ({index + 1} of {len(uploads)})")
 
-        ingestor = Ingestor.from_settings(settings, news.store, news.encoder)
+        ingestor = Ingestor.from_settings(settings, news.store, news.encoder, added_by=current.actor)
         try:
-            results = ingest_uploads(uploads, ingestor, limits, store_lock().writing, on_file)
+            submission = ingest_submission(uploads, ingestor, limits, store_lock().writing, on_file)
         except UploadRefused as refused:
             st.error(str(refused))
             return
         refresh_catalogue()
-        st.session_state[UPLOAD_RESULTS] = [asdict(result) for result in results]
+        st.session_state[UPLOAD_RESULTS] = [asdict(result) for result in submission.results]
+        hold(submission.conflicts)
         st.rerun()  # the sidebar and the table were drawn before the upload
     upload_results()
+    held_back(news)
 
 
 def library_page() -> None:
@@ -185,6 +204,8 @@ def library_page() -> None:
         st.info("No articles stored yet.")
     if current.can_edit:
         upload_form(news)
+        trash_section(news)
+        audit_section(news)
     else:
         st.caption("Only editors add or delete articles; see the sidebar for why you are not one here.")
 

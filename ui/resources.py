@@ -25,42 +25,18 @@ logger = logging.getLogger(__name__)
 
 
 class StoreLock:
-    """Many readers or one writer. A waiting writer goes first, so a steady flow of answers
-    cannot hold off an upload forever. Not re-entrant: never take it twice in one thread."""
+    """Uploads and deletes of this server process, one at a time (an upload reads the stored articles
+    once for all its files). Answers never take it: every write goes through the store's own write
+    lock (shared with ingest commands and other processes) and searches return only complete
+    articles, so a question asked during an upload is answered at once."""
 
     def __init__(self) -> None:
-        self._condition = threading.Condition()
-        self._readers = 0
-        self._writing = False
-        self._writers_waiting = 0
-
-    @contextmanager
-    def reading(self) -> Iterator[None]:
-        with self._condition:
-            self._condition.wait_for(lambda: not self._writing and not self._writers_waiting)
-            self._readers += 1
-        try:
-            yield
-        finally:
-            with self._condition:
-                self._readers -= 1
-                self._condition.notify_all()
+        self._lock = threading.Lock()
 
     @contextmanager
     def writing(self) -> Iterator[None]:
-        with self._condition:
-            self._writers_waiting += 1
-            try:
-                self._condition.wait_for(lambda: not self._writing and not self._readers)
-            finally:
-                self._writers_waiting -= 1
-            self._writing = True
-        try:
+        with self._lock:
             yield
-        finally:
-            with self._condition:
-                self._writing = False
-                self._condition.notify_all()
 
 
 class UnavailableAnswerer:
@@ -101,7 +77,7 @@ def get_assistant() -> NewsAssistant:
 
 @st.cache_resource
 def store_lock() -> StoreLock:
-    """Ingest and delete write; answering reads (retrieval only). One lock for the whole process."""
+    """Uploads and deletes of this process, one at a time (answers do not take it)."""
     return StoreLock()
 
 
