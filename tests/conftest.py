@@ -20,6 +20,33 @@ FIXTURES = Path(__file__).parent / "fixtures"
 os.environ["LLM_PROVIDER"] = "extractive"
 
 
+@pytest.fixture(scope="module")
+def chromium() -> str:
+    """Debian's chromium for the browser tests: a missing one fails them in CI (CI set), else skips them."""
+    from ui.browser import find_chromium
+
+    path = find_chromium()
+    if path is None:
+        message = "Chromium not found: install Debian's chromium package (.ci/run does) or set CHROMIUM"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+@pytest.fixture(scope="module")
+def browser(chromium: str) -> Iterator[Any]:
+    """Headless Chromium driven by Playwright, one per test module."""
+    from playwright.sync_api import sync_playwright
+
+    from ui.browser import CHROMIUM_ARGS
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
 @pytest.fixture(autouse=True, scope="module")
 def _stop_chroma_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """Stores open through a local Chroma server started on first use (CHROMA_MODE=server); each

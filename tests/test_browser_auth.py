@@ -15,14 +15,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Locator, Page, expect
+from test_browser import UPLOAD_ARTICLE
 
 from ui.browser import (
-    CHROMIUM_ARGS,
     ROOT,
     Server,
     ask,
-    find_chromium,
     oidc_provider,
     screenshot,
     streamlit_server,
@@ -34,14 +33,6 @@ pytestmark = pytest.mark.slow
 ARTIFACTS = ROOT / "test-artifacts"
 EDITOR = "desk@newsroom.example"
 READER = "reader@elsewhere.example"
-UPLOAD_TITLE = "Kelmouth Harbour Reopens After Storm Repairs"
-UPLOAD_ARTICLE = f"""# {UPLOAD_TITLE}
-
-Source: Test Gazette
-Published: 2025-01-20
-
-The harbour at Kelmouth reopened on Monday after three months of repairs to its storm wall.
-"""
 
 
 @pytest.fixture(scope="module")
@@ -68,25 +59,6 @@ server_metadata_url = "{provider.url}/.well-known/openid-configuration"
                    check=True)
     with streamlit_server(env, ARTIFACTS / "streamlit-auth.log", secrets=secrets_file) as running:
         yield running
-
-
-@pytest.fixture(scope="module")
-def browser(chromium: str) -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
-
-
-@pytest.fixture(scope="module")
-def chromium() -> str:
-    path = find_chromium()
-    if path is None:
-        message = "Chromium not found: install Debian's chromium package (.ci/run does) or set CHROMIUM"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return path
 
 
 def open_session(browser: Browser, server: Server) -> Page:

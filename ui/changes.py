@@ -223,4 +223,6 @@ def audit_section(news: NewsAssistant) -> None:
         "Article": [entry.title for entry in entries],
         "Id": [entry.article_id for entry in entries],
         "Detail": [entry.detail for entry in entries],
-    }), key="audit-log", hide_index=True, width="stretch")
+    }), key="audit-log", hide_index=True, width="stretch",
+        column_config={"Who": st.column_config.TextColumn(width="medium"),
+                       "What": st.column_config.TextColumn(width="medium")})
