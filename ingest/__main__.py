@@ -83,6 +83,11 @@ def _server(settings: Settings, action: str) -> int:
     return 0
 
 
+def _pause(seconds: float) -> None:
+    """The wait between two --watch rounds."""
+    time.sleep(seconds)
+
+
 def _sources(paths: Sequence[str], fetcher: Fetcher, max_bytes: int) -> Iterator[Article | LoadError]:
     """The articles of the command line's files, folders and URLs, in the order given."""
     for path in paths:
@@ -178,7 +183,7 @@ def _main(argv: Sequence[str] | None) -> int:
         try:
             status = max(status, run.round(sources, args.feed))
             while args.watch is not None:
-                time.sleep(args.watch * 60)
+                _pause(args.watch * 60)
                 status = max(status, run.round([], args.feed))
         except KeyboardInterrupt:
             if args.watch is None:

@@ -18,6 +18,7 @@ from typing import Any
 
 from assistant.text import is_heading
 from assistant.types import Article
+from ingest.fields import one_line
 from ingest.html import ExtractionError, Page, extract
 
 TEXT_SUFFIXES = {".txt", ".text"}
@@ -44,7 +45,8 @@ class LoadError:
     problem: str
 
     def __str__(self) -> str:
-        return f"{self.where}: {self.problem}"
+        """One line, whatever the file name, URL or server message holds (a tab or newline cannot forge lines)."""
+        return f"{one_line(self.where)}: {one_line(self.problem)}"
 
 
 class _BadRecord(ValueError):

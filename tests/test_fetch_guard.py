@@ -97,6 +97,7 @@ def timed_failure(fetch: Fetcher, url: str) -> tuple[float, str]:
 TIMEOUT = 1.5
 
 
+@pytest.mark.slow  # starts a server on 127.0.0.1
 @pytest.mark.parametrize("case", ["body", "headers", "silence", "redirects"])
 def test_the_whole_request_has_one_deadline(case: str, trickle: Callable[..., Trickle]) -> None:
     """A server sending a byte a second (or nothing, or slow redirects) holds a fetch at most FETCH_TIMEOUT + 0.5 s."""
@@ -123,6 +124,7 @@ def test_the_whole_request_has_one_deadline(case: str, trickle: Callable[..., Tr
         assert 2 <= len(server.paths) <= 4  # the deadline is shared by the hops, not renewed for each
 
 
+@pytest.mark.slow  # starts a server on 127.0.0.1
 def test_a_slow_but_complete_response_within_the_deadline_is_read(trickle: Callable[..., Trickle]) -> None:
     def script(connection: socket.socket, path: str) -> None:
         connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n\r\n" + PAGE[:-4])
@@ -170,6 +172,7 @@ def site() -> Iterator[Site]:
     server.server.server_close()
 
 
+@pytest.mark.slow  # starts a server on 127.0.0.1
 def test_loopback_is_refused_by_default_and_allowed_when_listed(site: Site) -> None:
     site.routes["/secret"] = (200, {}, PAGE)
     url = site.url("/secret")
@@ -181,6 +184,7 @@ def test_loopback_is_refused_by_default_and_allowed_when_listed(site: Site) -> N
         assert fetcher(allow=allow).get(url).body == PAGE
 
 
+@pytest.mark.slow  # starts a server on 127.0.0.1
 def test_a_host_name_is_checked_after_the_name_lookup(site: Site) -> None:
     site.routes["/secret"] = (200, {}, PAGE)
     url = site.url("/secret", host="localhost")
@@ -191,6 +195,7 @@ def test_a_host_name_is_checked_after_the_name_lookup(site: Site) -> None:
     assert fetcher(allow=("localhost",)).get(url).body == PAGE and site.paths == ["/secret"]
 
 
+@pytest.mark.slow  # starts a server on 127.0.0.1
 def test_every_redirect_is_checked(site: Site) -> None:
     """An allowed host (here `localhost`, by name) redirecting to an address that is not allowed."""
     site.routes["/start"] = (302, {"Location": site.url("/secret")}, b"")
@@ -208,6 +213,7 @@ def test_every_redirect_is_checked(site: Site) -> None:
     assert str(caught.value).endswith(": redirected to a non-HTTP address 'file:///etc/passwd'")
 
 
+@pytest.mark.slow  # starts a server on 127.0.0.1
 def test_redirect_loops_and_too_many_redirects_name_their_reason(site: Site) -> None:
     site.routes["/a"] = (302, {"Location": "/b"}, b"")
     site.routes["/b"] = (301, {"Location": "/a"}, b"")
@@ -262,6 +268,7 @@ def rss(site: Site, links: list[str]) -> bytes:
             f"<description>d</description>{items}</channel></rss>").encode()
 
 
+@pytest.mark.slow  # starts a server on 127.0.0.1
 def test_a_feed_entry_pointing_at_a_private_address_is_refused(site: Site, tmp_path: Path) -> None:
     site.routes["/feed.xml"] = (200, {"Content-Type": "application/rss+xml"},
                                 rss(site, [site.url("/secret"), site.url("/secret-too")]))
@@ -275,6 +282,7 @@ def test_a_feed_entry_pointing_at_a_private_address_is_refused(site: Site, tmp_p
     assert site.paths == ["/feed.xml"] and result.entries == 2
 
 
+@pytest.mark.slow  # starts a server on 127.0.0.1
 def test_a_poll_reads_at_most_max_feed_entries(site: Site, tmp_path: Path) -> None:
     site.routes["/feed.xml"] = (200, {"Content-Type": "application/rss+xml"},
                                 rss(site, [site.url(f"/story/{n}") for n in range(12)]))

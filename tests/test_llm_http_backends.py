@@ -225,7 +225,8 @@ def test_the_chat_shows_backend_errors_with_the_passages_and_the_fallback_note(
         at.chat_input[0].set_value("How tall is the restored lighthouse on Skerrow Island?").run()
         assert not at.exception
         [error] = at.error
-        assert "answering backend is not available" in error.value and "OLLAMA_BASE_URL" in error.value
+        shown_error = error.value.replace("\\", "")  # escaped like article text: OLLAMA\_BASE\_URL
+        assert "answering backend is not available" in shown_error and "OLLAMA_BASE_URL" in shown_error
         shown = "\n".join(element.value for element in at.markdown)
         assert "Skerrow Island Lighthouse" in shown and "41 metres" in shown
 

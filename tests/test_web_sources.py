@@ -483,7 +483,7 @@ def test_watch_polls_until_stopped_and_prints_each_round(
         if len(sleeps) == 3:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr("ingest.__main__.time.sleep", sleep)
+    monkeypatch.setattr("ingest.__main__._pause", sleep)
     status, out, errors = cli("--feed", site.url("/feed.xml"), "--watch", "0.5")
     assert (status, errors, sleeps) == (0, ["stopped"], [30.0, 30.0, 30.0])
     lines = out.splitlines()
