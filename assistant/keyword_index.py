@@ -68,10 +68,14 @@ class KeywordIndex:
 
     def search(self, question: str, k: int, filters: Filters | None = None) -> list[tuple[str, float]]:
         """(chunk_id, BM25 score) of the k best passages, best first; higher scores are better."""
+        return [(chunk_id, score) for chunk_id, _, score in self.hits(question, k, filters)]
+
+    def hits(self, question: str, k: int, filters: Filters | None = None) -> list[tuple[str, str, float]]:
+        """As `search`, with each passage's article: (chunk_id, article_id, BM25 score)."""
         query = match_query(question)
         if not query or k < 1:
             return []
-        sql = "SELECT chunk_id, bm25(passages, ?, 1.0) AS rank FROM passages WHERE passages MATCH ?"
+        sql = "SELECT chunk_id, article_id, bm25(passages, ?, 1.0) AS rank FROM passages WHERE passages MATCH ?"
         params: list[object] = [self.title_weight, query]
         filters = filters or Filters()
         if filters.source:
@@ -91,4 +95,4 @@ class KeywordIndex:
         sql += " ORDER BY rank LIMIT ?"
         params.append(k)
         with self._lock:
-            return [(chunk_id, -rank) for chunk_id, rank in self._connection.execute(sql, params)]
+            return [(chunk_id, article_id, -rank) for chunk_id, article_id, rank in self._connection.execute(sql, params)]

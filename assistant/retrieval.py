@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
@@ -22,6 +23,8 @@ from assistant.store import ChunkStore
 from assistant.types import Passage
 
 RRF_K = 60
+_WORKERS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="retrieval")
+"""Runs keyword searches and catalogue reads beside the dense search (threads start on first use)."""
 
 
 @dataclass(frozen=True)
@@ -88,17 +91,26 @@ class Retriever:
             raise ValueError(f"k must be at least 1, not {k}")
         parsed = parse_filters(filters)
         self.store.sync()  # what other processes stored since the last question (at most every INDEX_SYNC_SECONDS)
-        vector = self.encoder.encode([question])[0]
         pool = max(self.settings.candidate_pool, 3 * k)
-        dense = self.store.search(vector, pool, parsed.where())
-        if dense_only:
-            return dense[:k]
-        keyword = self.store.keywords.search(question, pool, parsed) if self.store.keywords is not None else []
-        keyword_ids = [chunk_id for chunk_id, _ in keyword]
-        known = {p.chunk_id for p in dense}
-        extra = self.store.get_passages([chunk_id for chunk_id in keyword_ids if chunk_id not in known], vector)
+        keywords = self.store.keywords if not dense_only else None
+        # The keyword search (SQLite, here) runs while the question is embedded and Chroma searches.
+        keyword_search = _WORKERS.submit(keywords.hits, question, pool, parsed) if keywords is not None else None
+        vector = self.encoder.encode([question])[0]
+        dense = self.store.search_candidates(vector, pool, parsed.where())
+        if keyword_search is None:
+            return self.store.complete(dense)[:k]
+        hits = keyword_search.result()
+        keyword_ids = [chunk_id for chunk_id, _, _ in hits]
+        # The records of every candidate's article are read while the keyword-only passages are fetched.
+        versions = _WORKERS.submit(self.store.current_versions, {passage.article_id for passage, _ in dense}
+                                   | {article_id for _, article_id, _ in hits})
+        known = {passage.chunk_id for passage, _ in dense}
+        extra = self.store.passage_candidates([chunk_id for chunk_id in keyword_ids if chunk_id not in known], vector)
+        complete = {passage.chunk_id for passage in self.store.complete([*dense, *extra], versions.result())}
         window = time_window(question, as_of or date.today())
-        return rank_candidates(dense, keyword_ids, extra, window, self.settings, k)
+        return rank_candidates([passage for passage, _ in dense if passage.chunk_id in complete], keyword_ids,
+                               [passage for passage, _ in extra if passage.chunk_id in complete], window,
+                               self.settings, k)
 
 
 def rank_candidates(dense: Sequence[Passage], keyword_ids: Sequence[str], keyword_only: Sequence[Passage],

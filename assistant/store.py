@@ -26,7 +26,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -70,6 +70,10 @@ class AlternativeSource:
     published: str
     content_hash: str
     origin: str
+
+
+Candidate = tuple[Passage, str]
+"""A passage found by a search and the content hash it was written with (checked by `ChunkStore.complete`)."""
 
 
 @dataclass(frozen=True)
@@ -306,38 +310,51 @@ class ChunkStore:
 
     def search(self, vector: Sequence[float], k: int, where: dict[str, Any] | None = None) -> list[Passage]:
         """The k passages closest to the query vector (cosine), best first."""
+        return self.complete(self.search_candidates(vector, k, where))
+
+    def get_passages(self, chunk_ids: Sequence[str], vector: Sequence[float]) -> list[Passage]:
+        """Passages by id, scored by cosine similarity to the query vector (for keyword-only hits)."""
+        return self.complete(self.passage_candidates(chunk_ids, vector))
+
+    def search_candidates(self, vector: Sequence[float], k: int,
+                          where: dict[str, Any] | None = None) -> list[Candidate]:
+        """As `search`, before `complete` (so one catalogue read can serve several searches)."""
         if k <= 0:
             return []
         hits = self.vectorstore.similarity_search_by_vector_with_relevance_scores(
             [float(value) for value in vector], k=k, filter=where
         )
-        return self._complete([_passage(document.id or "", document.page_content, document.metadata,
-                                        1.0 - float(distance)) for document, distance in hits],
-                              [document.metadata for document, _ in hits])
+        return [(_passage(document.id or "", document.page_content, document.metadata, 1.0 - float(distance)),
+                 str(document.metadata.get("content_hash", ""))) for document, distance in hits]
 
-    def get_passages(self, chunk_ids: Sequence[str], vector: Sequence[float]) -> list[Passage]:
-        """Passages by id, scored by cosine similarity to the query vector (for keyword-only hits)."""
+    def passage_candidates(self, chunk_ids: Sequence[str], vector: Sequence[float]) -> list[Candidate]:
+        """As `get_passages`, before `complete`."""
         if not chunk_ids:
             return []
         found = self.chunks.get(ids=list(chunk_ids), include=["documents", "metadatas", "embeddings"])
         query = np.asarray(vector, dtype=np.float32)
-        metas = [meta or {} for meta in found["metadatas"] or []]
-        return self._complete([
-            _passage(chunk_id, document or "", meta, float(np.asarray(embedding, dtype=np.float32) @ query))
-            for chunk_id, document, meta, embedding in zip(found["ids"], found["documents"], metas,
-                                                           found["embeddings"], strict=True)
-        ], metas)
+        return [(_passage(chunk_id, document or "", meta or {}, float(np.asarray(embedding, dtype=np.float32) @ query)),
+                 str((meta or {}).get("content_hash", "")))
+                for chunk_id, document, meta, embedding in zip(found["ids"], found["documents"],
+                                                               found["metadatas"] or [], found["embeddings"],
+                                                               strict=True)]
 
-    def _complete(self, passages: list[Passage], metas: Sequence[Mapping[str, Any]]) -> list[Passage]:
-        """The passages that belong to the version of their article its catalogue record names."""
-        article_ids = sorted({passage.article_id for passage in passages})
+    def complete(self, candidates: Sequence[Candidate], versions: Mapping[str, str] | None = None) -> list[Passage]:
+        """The passages that belong to the version of their article its catalogue record names
+        (`versions`: those records' content hashes, when the caller has read them already)."""
+        if versions is None:
+            versions = self.current_versions({passage.article_id for passage, _ in candidates})
+        return [passage for passage, digest in candidates
+                if versions.get(passage.article_id) and digest == versions[passage.article_id]]
+
+    def current_versions(self, article_ids: Iterable[str]) -> dict[str, str]:
+        """{article id: the content hash its record names ("" while it is being written)} of stored articles."""
+        article_ids = sorted(set(article_ids))
         if not article_ids:
-            return []
+            return {}
         records = self.catalogue.get(ids=article_ids, include=["metadatas"])
-        current = {article_id: (meta or {}).get("content_hash") for article_id, meta
-                   in zip(records["ids"], records["metadatas"] or [], strict=True)}
-        return [passage for passage, meta in zip(passages, metas, strict=True)
-                if current.get(passage.article_id) and meta.get("content_hash") == current[passage.article_id]]
+        return {article_id: str((meta or {}).get("content_hash", "")) for article_id, meta
+                in zip(records["ids"], records["metadatas"] or [], strict=True)}
 
 
 def _passage(chunk_id: str, text: str, meta: Mapping[str, Any], score: float) -> Passage:

@@ -40,8 +40,9 @@ def one_line(value: str) -> str:
 
 
 def clean_text(value: str) -> str:
-    """Multi-line text without control characters other than line breaks and tabs; lone surrogates replaced."""
-    return _TEXT_CONTROL.sub("", _LINE_BREAK.sub("\n", _SURROGATE.sub("\ufffd", value)))
+    """Multi-line text whose control characters other than line breaks and tabs become spaces (they separate
+    words, as one_line's do); lone surrogates replaced."""
+    return _TEXT_CONTROL.sub(" ", _LINE_BREAK.sub("\n", _SURROGATE.sub("\ufffd", value)))
 
 
 def checked_article(article: Article, max_bytes: int) -> Article:

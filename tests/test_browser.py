@@ -116,7 +116,7 @@ def test_uploaded_file_is_listed_in_the_library(page: Page, tmp_path: Path) -> N
     page.get_by_role("button", name="Add to library").click()
     page.get_by_text("Upload finished: 1 ingested.").wait_for(timeout=120_000)
     cells = page.locator("[data-testid^=glide-cell]")  # the tables' accessible cells
-    expect(cells.filter(has_text="kelmouth-harbour.md").first).to_be_visible()  # the upload's result row
+    expect(cells.filter(has_text="kelmouth-harbour.md")).not_to_have_count(0)  # the upload's result row
     expect(page.get_by_test_id("stMetricValue")).to_have_text("8")
     page.get_by_label("Search by title").fill("kelmouth harbour")
     page.get_by_label("Search by title").press("Enter")
