@@ -22,6 +22,7 @@ FIELD_LIMITS = {"id": 500, "title": 1000, "source": 300, "author": 500, "url": 4
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _TEXT_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _LINE_BREAK = re.compile("\r\n?|[\x85\u2028\u2029]")
+_BETWEEN_WORDS = re.compile(f"(?<=\\S){_TEXT_CONTROL.pattern}+(?=\\S)")
 
 
 class FieldError(ValueError):
@@ -40,9 +41,10 @@ def one_line(value: str) -> str:
 
 
 def clean_text(value: str) -> str:
-    """Multi-line text whose control characters other than line breaks and tabs become spaces (they separate
-    words, as one_line's do); lone surrogates replaced."""
-    return _TEXT_CONTROL.sub(" ", _LINE_BREAK.sub("\n", _SURROGATE.sub("\ufffd", value)))
+    """Multi-line text without control characters other than line breaks and tabs (one between two words
+    becomes a space, so it still separates them); lone surrogates replaced."""
+    text = _LINE_BREAK.sub("\n", _SURROGATE.sub("\ufffd", value))
+    return _TEXT_CONTROL.sub("", _BETWEEN_WORDS.sub(" ", text))
 
 
 def checked_article(article: Article, max_bytes: int) -> Article:
