@@ -90,7 +90,7 @@ class IndexSync:
 
     def _reconcile(self) -> bool:
         """Compare every record with the local rows; True when everything could be settled."""
-        records = self.store.content_hashes()
+        records = self.store.current_versions()
         local = self._local_hashes(None)
         recent = {entry.article_id: entry.op for entry in self.store.changes_since(time.time() - OVERLAP)}
         changed = {article_id for article_id, digest in records.items() if digest and any(

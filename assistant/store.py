@@ -247,12 +247,6 @@ class ChunkStore:
                    for entry_id, meta in zip(found["ids"], found["metadatas"] or [], strict=True) if meta]
         return sorted(entries, key=lambda entry: (entry.at, entry.id))
 
-    def content_hashes(self) -> dict[str, str]:
-        """{article id: content hash} of every catalogue record ("" while it is being written)."""
-        found = self.catalogue.get(include=["metadatas"])
-        return {article_id: str((meta or {}).get("content_hash", ""))
-                for article_id, meta in zip(found["ids"], found["metadatas"] or [], strict=True)}
-
     def records_with_signatures(self, article_ids: Sequence[str]) -> dict[str, tuple[str, bytes | None]]:
         """{article id: (content hash, stored signature)} of these articles' records, absent ones left out."""
         found = self.catalogue.get(ids=list(article_ids), include=["metadatas", "documents"])
@@ -347,12 +341,13 @@ class ChunkStore:
         return [passage for passage, digest in candidates
                 if versions.get(passage.article_id) and digest == versions[passage.article_id]]
 
-    def current_versions(self, article_ids: Iterable[str]) -> dict[str, str]:
-        """{article id: the content hash its record names ("" while it is being written)} of stored articles."""
-        article_ids = sorted(set(article_ids))
-        if not article_ids:
+    def current_versions(self, article_ids: Iterable[str] | None = None) -> dict[str, str]:
+        """{article id: the content hash its record names ("" while it is being written)} of these stored
+        articles, or of every one (None)."""
+        ids = None if article_ids is None else sorted(set(article_ids))
+        if ids == []:
             return {}
-        records = self.catalogue.get(ids=article_ids, include=["metadatas"])
+        records = self.catalogue.get(ids=ids, include=["metadatas"])
         return {article_id: str((meta or {}).get("content_hash", "")) for article_id, meta
                 in zip(records["ids"], records["metadatas"] or [], strict=True)}
 
