@@ -2,18 +2,61 @@
 
 Citation numbers follow the order of first use (the first source cited is [1]); a marker that
 names no retrieved passage is removed. Streamed text is renumbered the same way as it arrives.
+
+Markers are written one way everywhere (streamed text and final answers): one space before
+them, several side by side (`[1][2]`), and the sentence's punctuation after them:
+`... in 2006 [1].`, `... in 2006 [1], and ...`. Punctuation the model put before a marker moves
+after it, runs of it collapse to one mark (`US.,,, [1]` -> `US [1].`), and the full stop of an
+abbreviation stays with its word (`in the U.S. [1]`).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from assistant.text import split_sentences
 from assistant.types import Citation, Passage
 
 _MARKER = re.compile(r"\s*\[(\d+(?:\s*,\s*\d+)*)\]")
-_LONGEST_MARKER = 24
+_ONE = r"\[\d+(?:\s*,\s*\d+)*\]"
+_GROUP = re.compile(rf"(?P<before>[\s.,;:!?]*)(?P<markers>{_ONE}(?:[\s.,;:!?]*{_ONE})*)(?P<after>(?:[ \t]*[.,;:!?])*)")
+_SAFE_CUT = re.compile(r"(?<=\s)(?=\w)")
+_ABBREVIATION = re.compile(r"(?:\b[A-Za-z]\.)+[A-Za-z]$|\b(?:Mr|Mrs|Ms|Dr|Prof|St|Jr|Sr|Inc|Co|Corp|Ltd|vs|etc|No)$")
+_TERMINAL = ".!?"
+_LONGEST_TAIL = 200
+
+
+def tidy_markers(text: str, renumber: Callable[[int], int | None] = lambda number: number) -> str:
+    """Markers in the one house style; `renumber` maps each number (None: the marker goes)."""
+
+    def replace(match: re.Match[str]) -> str:
+        numbers = []
+        for token in re.findall(r"\d+", match.group("markers")):
+            number = renumber(int(token))
+            if number is not None and number not in numbers:
+                numbers.append(number)
+        before = match.group("before")
+        between = re.sub(_ONE, "", match.group("markers"))  # "[1], [2]": a comma between markers separates them
+        punctuation = "".join(mark for mark in before if not mark.isspace()) + "".join(
+            mark for mark in between if mark in _TERMINAL)
+        word_dot = ""
+        if punctuation.startswith(".") and _ABBREVIATION.search(match.string[: match.start()]):
+            word_dot, punctuation = ".", punctuation[1:]
+        marks = match.group("after").replace(" ", "").replace("\t", "") + punctuation
+        closing = next((mark for mark in marks if mark in _TERMINAL), "") or next(
+            (mark for mark in marks if mark in ";:"), "") or ("," if "," in marks else "")
+        rest = match.string[match.end(): match.end() + 1]
+        if closing in ",;:" and match.end() == len(match.string):
+            closing = ""  # a comma after the last marker of the text ends nothing
+        if not numbers and not closing and "\n" in before:
+            return word_dot + "\n"  # a lone invalid marker on its own line: keep the line break
+        markers = "".join(f"[{number}]" for number in numbers)
+        space = " " if rest.isalnum() or (rest and rest in "\"'(“‘") else ""
+        lead = " " if match.start() else ""  # no space before a marker that starts the text
+        return word_dot + (lead + markers if markers else "") + closing + space
+
+    return _GROUP.sub(replace, text)
 
 
 class MarkerNumbering:
@@ -24,27 +67,24 @@ class MarkerNumbering:
         self.numbers: dict[int, int] = {}
         self._pending = ""
 
-    def _replace(self, match: re.Match[str]) -> str:
-        markers = []
-        for token in match.group(1).split(","):
-            number = int(token)
-            if 1 <= number <= self.passage_count:
-                self.numbers.setdefault(number, len(self.numbers) + 1)
-                markers.append(f"[{self.numbers[number]}]")
-        return (" " + "".join(markers)) if markers else ""
+    def _number(self, number: int) -> int | None:
+        if not 1 <= number <= self.passage_count:
+            return None
+        return self.numbers.setdefault(number, len(self.numbers) + 1)
 
     def renumber(self, text: str) -> str:
-        return _MARKER.sub(self._replace, text)
+        return tidy_markers(text, self._number)
 
     def feed(self, piece: str) -> str:
-        """Renumber streamed text; a marker cut between two pieces is held back until complete."""
+        """Renumber streamed text like the whole text. Text is let through up to the start of its last
+        word (after white space): what follows it (punctuation, markers, a marker cut in two) waits
+        until the next word shows how it ends."""
         text = self._pending + piece
-        start = text.rfind("[")
-        if start != -1 and "]" not in text[start:] and len(text) - start < _LONGEST_MARKER:
-            start = len(text[:start].rstrip())  # keep the space before the marker with it
-            text, self._pending = text[:start], text[start:]
-        else:
-            self._pending = ""
+        cuts = [match.start() for match in _SAFE_CUT.finditer(text)]
+        start = cuts[-1] if cuts else 0
+        if len(text) - start > _LONGEST_TAIL:
+            start = len(text)
+        text, self._pending = text[:start], text[start:]
         return self.renumber(text)
 
     def flush(self) -> str:

@@ -23,16 +23,20 @@ class Settings(BaseSettings):
     index_sync_seconds: float = Field(default=1.0, ge=0)
 
     embedding_provider: Literal["minilm"] = "minilm"
+    embedding_backend: Literal["torch", "onnx", "onnx-int8"] = "onnx"
     embedding_batch_size: int = Field(default=16, ge=1)
     chunk_max_tokens: int = Field(default=256, ge=32, le=256)
 
     keyword_search: bool = True
     keyword_title_weight: float = Field(default=1.0, ge=0)
+    keyword_max_df: float = Field(default=1.0, gt=0, le=1)
     dense_weight: float = Field(default=1.0, ge=0)
     keyword_weight: float = Field(default=4.0, ge=0)
     candidate_pool: int = Field(default=50, ge=1, le=1000)
     max_per_article: int = Field(default=2, ge=1)
     recency_weight: float = Field(default=1.0, ge=0)
+    recency_prior: float = Field(default=1.0, ge=0)
+    recency_half_life_days: float = Field(default=90.0, gt=0)
 
     llm_provider: Literal["auto", "local", "ollama", "openai", "extractive"] = "auto"
     top_k: int = Field(default=5, ge=1, le=50)
@@ -51,6 +55,8 @@ class Settings(BaseSettings):
     llm_max_tokens: int = Field(default=200, ge=16)
     llm_context_tokens: int = Field(default=200, ge=0)
     citation_min_support: float = Field(default=0.5, ge=0.0, le=1.0)
+    stale_days: float = Field(default=7.0, ge=0)
+    timeline_passages: int = Field(default=12, ge=2, le=50)
 
     max_file_mb: float = Field(default=50.0, gt=0)
     max_article_mb: float = Field(default=1.0, gt=0)
@@ -82,6 +88,8 @@ class Settings(BaseSettings):
     max_upload_files: int = Field(default=100, ge=1)
     max_upload_mb: float = Field(default=200.0, gt=0)
     max_question_chars: int = Field(default=2000, ge=1)
+    # false: the first page waits for the models, as before (ui/warmup.py loads them in the background)
+    ui_background_loading: bool = True
 
     @field_validator("editors", mode="before")
     @classmethod

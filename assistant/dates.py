@@ -25,6 +25,10 @@ class DateWindow:
     def contains(self, day: date) -> bool:
         return self.start <= day <= self.end
 
+    def distance(self, day: date) -> int:
+        """Days from the window to the day (0 inside it)."""
+        return max((self.start - day).days, (day - self.end).days, 0)
+
 
 def _month_window(year: int, month: int) -> DateWindow:
     return DateWindow(date(year, month, 1), date(year, month, calendar.monthrange(year, month)[1]))

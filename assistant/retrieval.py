@@ -1,8 +1,10 @@
 """Find the passages that answer a question: dense + keyword search fused, dated, diversified.
 
 1. Dense (MiniLM cosine in Chroma) and keyword (BM25, SQLite FTS5) candidates, each pool deep.
-2. Reciprocal rank fusion with weights from settings; a recency boost for passages dated in
-   the period the question names ("this week", "in March 2024"), relative to `as_of`.
+2. Reciprocal rank fusion with weights from settings, then two date priors relative to `as_of`:
+   every question prefers passages published near the time it is about (as_of: news questions are
+   about now; or the period it names, "this week", "in March 2024"; the prior halves every
+   RECENCY_HALF_LIFE_DAYS), and passages dated in a named period get a further boost.
 3. Adjacent passages of one article are merged; at most `max_per_article` per article.
 """
 
@@ -36,11 +38,14 @@ class RetrievalSettings:
     candidate_pool: int
     max_per_article: int
     recency_weight: float
+    recency_prior: float = 0.0
+    recency_half_life_days: float = 90.0
 
 
 def retrieval_settings(settings: Settings) -> RetrievalSettings:
     return RetrievalSettings(settings.dense_weight, settings.keyword_weight, settings.candidate_pool,
-                             settings.max_per_article, settings.recency_weight)
+                             settings.max_per_article, settings.recency_weight, settings.recency_prior,
+                             settings.recency_half_life_days)
 
 
 def fuse(rankings: Sequence[tuple[float, Sequence[str]]]) -> dict[str, float]:
@@ -107,17 +112,26 @@ class Retriever:
         known = {passage.chunk_id for passage, _ in dense}
         extra = self.store.passage_candidates([chunk_id for chunk_id in keyword_ids if chunk_id not in known], vector)
         complete = {passage.chunk_id for passage in self.store.complete([*dense, *extra], versions.result())}
-        window = time_window(question, as_of or date.today())
+        day = as_of or date.today()
         return rank_candidates([passage for passage, _ in dense if passage.chunk_id in complete], keyword_ids,
-                               [passage for passage, _ in extra if passage.chunk_id in complete], window,
-                               self.settings, k)
+                               [passage for passage, _ in extra if passage.chunk_id in complete],
+                               time_window(question, day), self.settings, k, day)
 
 
 def rank_candidates(dense: Sequence[Passage], keyword_ids: Sequence[str], keyword_only: Sequence[Passage],
-                    window: DateWindow | None, settings: RetrievalSettings, k: int) -> list[Passage]:
-    """Fuse the two rankings, boost passages dated in the question's period, then diversify."""
+                    window: DateWindow | None, settings: RetrievalSettings, k: int,
+                    as_of: date | None = None) -> list[Passage]:
+    """Fuse the two rankings, prefer passages published near as_of and those dated in the question's
+    period, then diversify."""
     scores = fuse([(settings.dense_weight, [p.chunk_id for p in dense]), (settings.keyword_weight, keyword_ids)])
     by_id = {p.chunk_id: p for p in [*dense, *keyword_only]}
+    if as_of is not None and settings.recency_prior:  # near the period asked about: as_of, or the one named
+        period = window or DateWindow(as_of, as_of)
+        top = settings.recency_prior / (RRF_K + 1)
+        for chunk_id, passage in by_id.items():
+            if passage.published:
+                days = period.distance(date.fromisoformat(passage.published))
+                scores[chunk_id] += top * 0.5 ** (days / settings.recency_half_life_days)
     if window is not None and settings.recency_weight:
         boost = settings.recency_weight / (RRF_K + 1)
         for chunk_id, passage in by_id.items():

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
-import threading
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
-from assistant.sqlite import connect, selected_hashes, write_transaction
+from assistant.sqlite import Writer, connect, selected_hashes
 
 NUM_PERM = 128
 BANDS = 32
@@ -51,20 +51,27 @@ class SignatureIndex:
 
     def __init__(self, path: Path | str, threshold: float) -> None:
         self._connection: sqlite3.Connection = connect(path, _SCHEMA)
-        self._lock = threading.Lock()
+        self._writer = Writer(self._connection)
+        self._lock = self._writer.lock
         self.threshold = threshold
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """The writes inside (replace_article, delete_article) go in one transaction."""
+        with self._writer.batch():
+            yield
 
     def replace_article(self, article_id: str, content_hash: str, signature: bytes) -> None:
         """Store an article's signature (NUM_PERM uint32 values; b"" for a text too short) and its buckets."""
         keys = buckets(np.frombuffer(signature, dtype=np.uint32)) if signature else []
-        with self._lock, write_transaction(self._connection) as connection:
+        with self._writer.write() as connection:
             self._delete(connection, article_id)
             number = connection.execute("INSERT INTO signatures (article_id, content_hash, signature) "
                                         "VALUES (?, ?, ?)", (article_id, content_hash, signature)).lastrowid
             connection.executemany("INSERT OR IGNORE INTO buckets VALUES (?, ?)", [(key, number) for key in keys])
 
     def delete_article(self, article_id: str) -> None:
-        with self._lock, write_transaction(self._connection) as connection:
+        with self._writer.write() as connection:
             self._delete(connection, article_id)
 
     @staticmethod

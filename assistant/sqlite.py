@@ -8,6 +8,7 @@ so two ingests at once queue instead of failing with "database is locked".
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -51,3 +52,41 @@ def selected_hashes(connection: sqlite3.Connection, table: str, article_ids: Col
         batch = ids[start:start + 500]
         found.update(connection.execute(f"{sql} WHERE article_id IN ({','.join('?' * len(batch))})", batch))
     return found
+
+
+class Writer:
+    """One connection's writes, one thread at a time; inside `batch()` they share one transaction (one
+    commit), else each write is a transaction of its own."""
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self.connection = connection
+        self.lock = threading.RLock()
+        self._batch = 0
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Every write inside goes in one transaction: committed at the end, rolled back on any error."""
+        with self.lock:
+            if self._batch:
+                self._batch += 1
+                try:
+                    yield
+                finally:
+                    self._batch -= 1
+                return
+            with write_transaction(self.connection):
+                self._batch = 1
+                try:
+                    yield
+                finally:
+                    self._batch = 0
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """A write: in the open batch's transaction, else in one of its own."""
+        with self.lock:
+            if self._batch:
+                yield self.connection
+            else:
+                with write_transaction(self.connection) as connection:
+                    yield connection

@@ -17,6 +17,16 @@ signature, so the keyword and signature indexes beside the store are derived cac
 process brings up to date from Chroma without re-embedding (assistant/index_sync.py). The writes
 of one article and a delete never interleave: both hold the store's write lock (a file lock in
 DATA_DIR, for the processes of one machine).
+
+An ingest writes the articles of one flush together (`write_articles`): one change-log upsert, one
+blanking of the records it replaces, one upsert of all passages, one delete of leftover passages,
+the keyword rows (one transaction per article, found through an index: no scan), one upsert of the
+records, in that order, so every crash point leaves what a crash between two single-article writes
+leaves.
+
+The passages collection's metadata records which vectors it holds (`vectors`: the embedding model,
+see assistant/embeddings.py `vectors_name`); a store opened with an encoder that makes other vectors
+is refused with one line naming the command that re-embeds it (`python -m ingest --reembed`).
 """
 
 from __future__ import annotations
@@ -57,6 +67,28 @@ CHANGE_LOG_DAYS = 2.0
 """Change-log entries older than this are pruned; a process that has not synced for that long
 compares every record instead (a full reconcile)."""
 _PRUNE_EVERY = 600.0  # seconds between a writer's prunes of the change log
+VECTORS_KEY = "vectors"
+"""Key of the passages collection's metadata naming the vectors it holds."""
+REEMBED_KEY = "reembedding_from"
+"""Present while `python -m ingest --reembed` has not finished: the vectors it replaces."""
+LEGACY_VECTORS = "all-MiniLM-L6-v2"
+"""What a store with passages but no record holds: it was built before records were kept, by torch MiniLM."""
+
+
+class VectorsMismatch(StoreUnavailable):
+    """The store holds vectors of another encoder than the one configured."""
+
+
+@dataclass(frozen=True)
+class ArticleWrite:
+    """One article of a batched write: its record, passages and their vectors."""
+
+    record: StoredArticle
+    chunks: Sequence[Chunk]
+    vectors: np.ndarray
+    new: bool = False
+    """The article has no record yet (nothing to hide first)."""
+    signature: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -112,7 +144,9 @@ class ChunkStore:
     def __init__(self, client: chromadb.ClientAPI, collection: str, embeddings: Embeddings | None = None,
                  keywords: KeywordIndex | None = None, signatures: SignatureIndex | None = None,
                  write_lock: FileLock | None = None, sync_seconds: float = 1.0,
-                 audit: AuditLog | None = None) -> None:
+                 audit: AuditLog | None = None, vectors: str | None = None, backend: str = "") -> None:
+        """`vectors`: what the configured encoder makes (`backend`: the EMBEDDING_BACKEND that makes them);
+        a store holding other vectors raises VectorsMismatch. None: not checked (listing, deleting)."""
         self.client = client
         self.audit = audit
         self.keywords = keywords
@@ -129,6 +163,67 @@ class ChunkStore:
         self.changes = client.get_or_create_collection(f"{collection}_changes")
         self.index_sync = IndexSync(self, sync_seconds)
         self._pruned = 0.0
+        self._max_batch: int | None = None
+        self._vectors_recorded = (self.chunks.metadata or {}).get(VECTORS_KEY)
+        self.vectors = vectors
+        self.backend = backend
+        if vectors is not None:
+            self.check_vectors(vectors, backend)
+
+    def recorded_vectors(self, fresh: bool = False) -> tuple[str | None, str | None]:
+        """(the vectors the passages hold, the vectors an unfinished re-embed replaces): (None, None) for an
+        empty store without a record; a store built before records were kept holds LEGACY_VECTORS."""
+        meta = (self.client.get_collection(self.chunks.name).metadata if fresh else self.chunks.metadata) or {}
+        recorded = meta.get(VECTORS_KEY)
+        if recorded is None and self.chunks.count() > 0:
+            recorded = LEGACY_VECTORS
+        previous = meta.get(REEMBED_KEY)
+        return (None if recorded is None else str(recorded)), (None if previous is None else str(previous))
+
+    def check_vectors(self, vectors: str, backend: str = "", fresh: bool = False) -> None:
+        """Refuse (VectorsMismatch, one line) a store whose passages hold other vectors than `vectors`."""
+        recorded, previous = self.recorded_vectors(fresh)
+        if recorded is None or recorded == vectors:
+            if previous is not None:
+                logger.warning("the store's passages are being re-embedded from %s to %s (unfinished): "
+                               "run `python -m ingest --reembed` to finish", previous, recorded)
+            return
+        from assistant.embeddings import backends_for
+
+        backend = backend or self.backend
+        configured = f"EMBEDDING_BACKEND={backend}" if backend else "the configured encoder"
+        unfinished = f" (a re-embed from {previous} is unfinished)" if previous is not None else ""
+        raise VectorsMismatch(
+            f"the store's passages (collection {self.chunks.name}) hold {recorded} vectors{unfinished}, but "
+            f"{configured} makes {vectors} vectors: re-embed them with `python -m ingest --reembed` (with "
+            f"{configured}), or set EMBEDDING_BACKEND={' or '.join(backends_for(recorded)) or 'as before'}")
+
+    def record_vectors(self, vectors: str, previous: str | None = None) -> None:
+        """Write the record of the vectors the passages hold (`previous`: those an unfinished re-embed replaces)."""
+        meta = {key: value for key, value in (self.client.get_collection(self.chunks.name).metadata or {}).items()
+                if key not in (VECTORS_KEY, REEMBED_KEY)}
+        meta[VECTORS_KEY] = vectors
+        if previous is not None:
+            meta[REEMBED_KEY] = previous
+        self.chunks.modify(metadata=meta)
+        self._vectors_recorded = vectors
+
+    def _claim_vectors(self) -> None:
+        """Before passages are written: record the vectors they are in a store without a record (caller holds
+        writing()); another process may have recorded other vectors meanwhile (VectorsMismatch)."""
+        if self.vectors is None or self._vectors_recorded == self.vectors:
+            return
+        recorded, _ = self.recorded_vectors(fresh=True)
+        if recorded is None or recorded == self.vectors:
+            self.record_vectors(self.vectors)
+        else:
+            self.check_vectors(self.vectors, fresh=True)
+
+    def max_batch(self) -> int:
+        """The most records one Chroma call takes."""
+        if self._max_batch is None:
+            self._max_batch = int(self.client.get_max_batch_size())
+        return self._max_batch
 
     @contextmanager
     def writing(self, timeout: float | None = None) -> Iterator[None]:
@@ -163,27 +258,47 @@ class ChunkStore:
     def write_article(self, record: StoredArticle, chunks: Sequence[Chunk], vectors: np.ndarray,
                       new: bool = False, signature: bytes | None = None, action: str | None = None,
                       by: str | None = None) -> None:
-        """Store an article's passages, drop any left over from an older version, then mark it complete.
+        """Store an article's passages, drop any left over from an older version, then mark it complete
+        (see `write_articles`)."""
+        self.write_articles([ArticleWrite(record, chunks, vectors, new, signature)], action, by)
 
-        Unless the caller knows the article is `new`, its old version is hidden from searches first.
-        The caller has noted the write in the change log (`log_changes`) and holds `writing()`.
+    def write_articles(self, writes: Sequence[ArticleWrite], action: str | None = None,
+                       by: str | None = None) -> None:
+        """Store several articles' passages, drop any left over from older versions, then mark them complete,
+        each Chroma step one batched call for all of them.
+
+        Articles not known to be `new` are hidden from searches first (their records' hashes blanked), so a
+        crash at any step leaves no half-written article visible. The caller has noted the writes in the
+        change log (`log_changes`) and holds `writing()`.
         """
-        if not new:
-            self.catalogue.update(ids=[record.id], metadatas=[{"content_hash": _BEING_WRITTEN}])
+        if not writes:
+            return
+        self._claim_vectors()
+        hidden = [write.record.id for write in writes if not write.new]
+        if hidden:
+            self.catalogue.update(ids=hidden, metadatas=[{"content_hash": _BEING_WRITTEN}] * len(hidden))
+        chunks = [chunk for write in writes for chunk in write.chunks]
         if chunks:
-            self.chunks.upsert(
-                ids=[chunk.id for chunk in chunks],
-                embeddings=vectors,
-                documents=[chunk.text for chunk in chunks],
-                metadatas=[chunk.metadata for chunk in chunks],
-            )
-        self.chunks.delete(where={"$and": [{"article_id": record.id}, {"position": {"$gte": len(chunks)}}]})
-        if self.keywords is not None:
-            self.keywords.replace_article(record.id, record.content_hash, [_keyword_row(c.id, c.metadata, c.text)
-                                                                           for c in chunks])
-        self.write_records([record], [signature])
-        self.note(by or record.added_by or "cli", action or ("added" if new else "updated"), record.id, record.title,
-                  record.origin)
+            vectors = np.concatenate([np.asarray(write.vectors, dtype=np.float32) for write in writes if write.chunks])
+            step = self.max_batch()
+            for start in range(0, len(chunks), step):
+                part = chunks[start:start + step]
+                self.chunks.upsert(ids=[chunk.id for chunk in part], embeddings=vectors[start:start + step],
+                                   documents=[chunk.text for chunk in part],
+                                   metadatas=[chunk.metadata for chunk in part])
+        leftovers: list[Any] = [{"$and": [{"article_id": write.record.id}, {"position": {"$gte": len(write.chunks)}}]}
+                                for write in writes]
+        for start in range(0, len(leftovers), 100):
+            part = leftovers[start:start + 100]
+            self.chunks.delete(where=part[0] if len(part) == 1 else {"$or": part})
+        if self.keywords is not None:  # article by article: each article's rows are complete once committed
+            for write in writes:
+                self.keywords.replace_article(write.record.id, write.record.content_hash,
+                                              [_keyword_row(c.id, c.metadata, c.text) for c in write.chunks])
+        self.write_records([write.record for write in writes], [write.signature for write in writes])
+        for write in writes:
+            self.note(by or write.record.added_by or "cli", action or ("added" if write.new else "updated"),
+                      write.record.id, write.record.title, write.record.origin)
 
     def note(self, who: str, action: str, article_id: str, title: str, detail: str = "") -> None:
         """Add a line to the audit log (when the store keeps one)."""
@@ -428,11 +543,18 @@ def _claim(lock_path: Path, path: Path) -> None:
     _CLAIMED[lock.path] = hold
 
 
-def build_store(settings: Settings, embeddings: Embeddings | None = None) -> ChunkStore:
+def build_store(settings: Settings, embeddings: Embeddings | None = None, check_vectors: bool = True) -> ChunkStore:
+    """The store of these settings. With `check_vectors`, a store whose passages hold vectors of another
+    encoder than EMBEDDING_BACKEND's (or `embeddings`', when it says) raises VectorsMismatch."""
+    from assistant.embeddings import vectors_name
+
+    vectors = getattr(embeddings, "vectors", None) or vectors_name(settings.embedding_backend)
+    backend = getattr(embeddings, "backend", None) or settings.embedding_backend
     keywords = KeywordIndex(settings.data_dir / f"{settings.collection}_keywords.sqlite3",
-                            settings.keyword_title_weight) if settings.keyword_search else None
+                            settings.keyword_title_weight, settings.keyword_max_df) if settings.keyword_search else None
     signatures = SignatureIndex(settings.data_dir / f"{settings.collection}_signatures.sqlite3",
                                 settings.near_duplicate_threshold) if settings.near_duplicate_threshold else None
     return ChunkStore(build_client(settings), settings.collection, embeddings, keywords, signatures,
                       file_lock(settings.data_dir / f"{settings.collection}.write.lock"), settings.index_sync_seconds,
-                      AuditLog(settings.data_dir / f"{settings.collection}_audit.jsonl"))
+                      AuditLog(settings.data_dir / f"{settings.collection}_audit.jsonl"),
+                      vectors if check_vectors else None, backend)

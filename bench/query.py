@@ -73,29 +73,40 @@ def _perturb(text: str, rng: random.Random) -> str:
 
 
 def build_scaled(source: ChunkStore, target: ChunkStore, scale: int, seed: int = 0) -> None:
-    """Copy every passage of `source` into `target` `scale` times (the first copy exact)."""
+    """Copy every passage of `source` into `target` `scale` times (the first copy exact); a build that was
+    stopped goes on: the passages are copied again only when some are missing, then the keyword rows
+    are written from what the target holds, then the records."""
     rng = random.Random(seed)
     noise = np.random.default_rng(seed)
     total = source.count_chunks()
-    keyword_rows: dict[str, list[tuple[str, str, str, str, int]]] = {}
-    for offset in range(0, total, BATCH):
-        batch = source.chunks.get(limit=BATCH, offset=offset, include=["documents", "metadatas", "embeddings"])
-        vectors = np.asarray(batch["embeddings"], dtype=np.float32)
-        for copy in range(scale):
-            suffix = f"~{copy}" if copy else ""
-            moved = vectors if not copy else vectors + noise.normal(0, 0.02, vectors.shape).astype(np.float32)
-            moved /= np.linalg.norm(moved, axis=1, keepdims=True)
-            documents = [doc if not copy else _perturb(doc, rng) for doc in batch["documents"]]
-            metadatas = [{**meta, "article_id": f"{meta['article_id']}{suffix}"} for meta in batch["metadatas"]]
-            ids = [f"{chunk_id}{suffix}" for chunk_id in batch["ids"]]
-            target.chunks.upsert(ids=ids, embeddings=moved, documents=documents, metadatas=metadatas)
-            for chunk_id, document, meta in zip(ids, documents, metadatas, strict=True):
+    if target.count_chunks() < total * scale:
+        for offset in range(0, total, BATCH):
+            batch = source.chunks.get(limit=BATCH, offset=offset, include=["documents", "metadatas", "embeddings"])
+            vectors = np.asarray(batch["embeddings"], dtype=np.float32)
+            for copy in range(scale):
+                suffix = f"~{copy}" if copy else ""
+                moved = vectors if not copy else vectors + noise.normal(0, 0.02, vectors.shape).astype(np.float32)
+                moved /= np.linalg.norm(moved, axis=1, keepdims=True)
+                documents = [doc if not copy else _perturb(doc, rng) for doc in batch["documents"]]
+                metadatas = [{**meta, "article_id": f"{meta['article_id']}{suffix}"} for meta in batch["metadatas"]]
+                ids = [f"{chunk_id}{suffix}" for chunk_id in batch["ids"]]
+                target.chunks.upsert(ids=ids, embeddings=moved, documents=documents, metadatas=metadatas)
+            print(f"  copied {min(offset + BATCH, total)}/{total} passages x{scale}", flush=True)
+    assert target.keywords is not None
+    if target.keywords.count() < total * scale:
+        keyword_rows: dict[str, list[tuple[str, str, str, str, int]]] = {}
+        for offset in range(0, target.count_chunks(), BATCH):
+            batch = target.chunks.get(limit=BATCH, offset=offset, include=["documents", "metadatas"])
+            for chunk_id, document, meta in zip(batch["ids"], batch["documents"], batch["metadatas"], strict=True):
                 keyword_rows.setdefault(str(meta["article_id"]), []).append(
                     (chunk_id, str(meta["title"]), document, str(meta["source"]), int(meta["day"])))
-        print(f"  copied {min(offset + BATCH, total)}/{total} passages x{scale}", flush=True)
-    assert target.keywords is not None
-    for article_id, rows in keyword_rows.items():
-        target.keywords.replace_article(article_id, "scaled", rows)
+        articles = list(keyword_rows.items())
+        hashes = {record.id: record.content_hash for record in source.articles()}  # as the records will name
+        for start in range(0, len(articles), 1000):
+            with target.keywords.batch():
+                for article_id, rows in articles[start:start + 1000]:
+                    target.keywords.replace_article(article_id, hashes.get(article_id.split("~")[0], ""), rows)
+        print(f"  keyword rows of {len(articles)} articles written", flush=True)
     records = source.articles()  # written last: searches return passages of recorded articles only
     for copy in range(scale):
         suffix = f"~{copy}" if copy else ""
@@ -129,7 +140,7 @@ def main() -> None:
     if args.scale > 1:
         scaled_settings = Settings(data_dir=args.scaled_dir, _env_file=None)  # type: ignore[call-arg]
         scaled = NewsAssistant.from_settings(scaled_settings)
-        if scaled.store.count_chunks() < news.store.count_chunks() * args.scale:
+        if scaled.store.count_articles() < news.store.count_articles() * args.scale:
             started = time.perf_counter()
             build_scaled(news.store, scaled.store, args.scale)
             print(f"  built the x{args.scale} store in {time.perf_counter() - started:.0f} s", flush=True)

@@ -9,7 +9,7 @@ import sys
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
-from datetime import datetime
+from datetime import date, datetime
 from itertools import chain
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -35,31 +35,50 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--watch", type=float, metavar="MINUTES",
                         help="with --feed: poll the feeds again every MINUTES until stopped (Ctrl-C)")
     parser.add_argument("--list", action="store_true", help="list stored articles")
+    parser.add_argument("--since", metavar="DATE",
+                        help="with --list: only the articles added (stored) on or after DATE (YYYY-MM-DD, UTC), "
+                             "oldest first, with the time each was added")
     parser.add_argument("--delete", nargs="+", metavar="ID",
                         help="move these articles to the trash (restorable from the Library for TRASH_DAYS days)")
     parser.add_argument("--purge-trash", action="store_true", help="remove every article in the trash for good")
     parser.add_argument("--if-empty", action="store_true", help="ingest only when the store holds no article")
+    parser.add_argument("--reembed", action="store_true",
+                        help="encode every stored passage again with EMBEDDING_BACKEND's encoder (after changing it "
+                             "to or from onnx-int8); an interrupted run goes on where it stopped when run again")
     parser.add_argument("--server", choices=["status", "start", "stop"],
                         help="the local Chroma server that owns DATA_DIR/chroma (started on first use otherwise)")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     return parser
 
 
-def _list(settings: Settings) -> int:
+def _since(value: str) -> date:
+    """--since's date; ValueError with a one-line message when it is none."""
+    try:
+        return date.fromisoformat(value.strip())
+    except ValueError:
+        raise ValueError(f"--since {value!r}: not a date (expected YYYY-MM-DD, e.g. 2026-03-01)") from None
+
+
+def _list(settings: Settings, since: date | None = None) -> int:
+    """The stored articles; `since`: only those added on or after that day (UTC), oldest first."""
     from assistant.store import build_store
     from ingest.fields import one_line
 
     def row(*fields: object) -> str:  # one line per row, even for a record stored before fields were cleaned
         return "\t".join(one_line("" if field is None else str(field)) or "-" for field in fields)
 
-    records = build_store(settings).articles()
+    records = build_store(settings, check_vectors=False).articles()
+    if since is not None:  # added_at is UTC ISO 8601; records stored before provenance have none
+        records = sorted((record for record in records if record.added_at[:10] >= since.isoformat()),
+                         key=lambda record: record.added_at)
     for record in records:
-        print(row(record.id, record.title, record.source, record.published, record.chunks))
+        print(row(record.id, record.title, record.source, record.published, record.chunks,
+                  *((record.added_at,) if since is not None else ())))
         for copy in record.alternatives:  # near-duplicates: other outlets' copies, not stored again
             print(f"  also {row(copy.id, copy.title, copy.source, copy.published, copy.url)}")
     copies = sum(len(record.alternatives) for record in records)
-    print(f"{len(records)} articles" + (f" ({copies} more sources recorded as near-duplicates)" if copies else ""),
-          file=sys.stderr)
+    print(f"{len(records)} articles" + (f" added since {since.isoformat()}" if since is not None else "")
+          + (f" ({copies} more sources recorded as near-duplicates)" if copies else ""), file=sys.stderr)
     return 0
 
 
@@ -80,6 +99,30 @@ def _server(settings: Settings, action: str) -> int:
         return 1
     print(f"Chroma server for {info.path}: http://{info.host}:{info.port} (pid {info.pid})" if info
           else f"no Chroma server is running for {settings.data_dir.resolve() / 'chroma'}")
+    return 0
+
+
+def _reembed(settings: Settings, quiet: bool) -> int:
+    from tqdm import tqdm
+
+    from assistant.embeddings import build_embeddings
+    from assistant.store import build_store
+    from assistant.trash import Trash
+    from ingest.reembed import reembed
+
+    store = build_store(settings, check_vectors=False)
+    encoder = build_embeddings(settings)
+    bar = tqdm(unit=" passages", disable=quiet or None, file=sys.stderr)
+
+    def progress(done: int, total: int) -> None:
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+
+    report = reembed(store, encoder, encoder.vectors, Trash(store, settings.trash_days).passages,
+                     max_tokens=min(settings.chunk_max_tokens, encoder.max_tokens), progress=progress)
+    bar.close()
+    print(report.summary())
     return 0
 
 
@@ -152,19 +195,31 @@ def _main(argv: Sequence[str] | None) -> int:
     args = parser.parse_args(argv)
     if args.watch is not None and (not args.feed or args.watch <= 0):
         parser.error("--watch MINUTES needs --feed URL and a number of minutes above 0")
+    if args.since is not None:
+        if not args.list:
+            print("error: --since DATE goes with --list", file=sys.stderr)
+            return 2
+        try:
+            since = _since(args.since)
+        except ValueError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
     settings = get_settings()
     if args.server:
         return _server(settings, args.server)
     if args.list:
-        return _list(settings)
+        return _list(settings, since if args.since is not None else None)
+    if args.reembed:
+        return _reembed(settings, args.quiet)
     if not args.paths and not args.feed and not args.delete and not args.purge_trash:
-        parser.error("give files, folders or URLs to ingest, --feed URL, --list, --delete ID... or --purge-trash")
+        parser.error("give files, folders or URLs to ingest, --feed URL, --list, --delete ID..., --purge-trash or "
+                     "--reembed")
 
     from assistant.store import build_store
     from assistant.trash import Trash
     from ingest.pipeline import delete_articles
 
-    store = build_store(settings)
+    store = build_store(settings, check_vectors=bool(args.paths or args.feed))  # deleting needs no encoder
     status = 0
     if args.delete:
         deleted, missing = delete_articles(store, args.delete, by="cli", trash=Trash(store, settings.trash_days))

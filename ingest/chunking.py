@@ -41,8 +41,18 @@ def sections(article: Article) -> list[tuple[str, list[str]]]:
     return [(heading, paragraphs) for heading, paragraphs in result if paragraphs]
 
 
-def _embed_text(title: str, section: str, body: str) -> str:
+def embed_text(title: str, section: str, body: str) -> str:
+    """What a passage is embedded from: its article's title (when it fits), its section heading, its text."""
     return "\n".join(part for part in (title, section, body) if part)
+
+
+_MIN_BUDGET = 16  # fewest tokens of text a passage must have room for
+
+
+def title_fits(title_tokens: int, longest_heading: int, max_tokens: int) -> bool:
+    """Whether the title goes into every passage's embedded text: only when it and the article's longest
+    heading leave room for at least _MIN_BUDGET tokens of text."""
+    return max_tokens - _SPECIAL_TOKENS - title_tokens - longest_heading - 2 >= _MIN_BUDGET
 
 
 def _split_long_sentence(sentence: str, budget: int, count_tokens: TokenCounter) -> list[tuple[str, int]]:
@@ -113,7 +123,7 @@ def chunk_article(
     heading_tokens = dict(zip(*_heading_counts(article, count_tokens), strict=True))
     longest_heading = max(heading_tokens.values(), default=0)
     budget = max_tokens - _SPECIAL_TOKENS - title_tokens - longest_heading - 2
-    if budget < 16:
+    if not title_fits(title_tokens, longest_heading, max_tokens):
         budget = max_tokens - _SPECIAL_TOKENS - 2
         title_tokens, heading_tokens = 0, {}
     groups: list[list[_Sentence]] = []
@@ -138,7 +148,7 @@ def chunk_article(
                 article_id=article.id,
                 position=position,
                 text=body,
-                embed_text=_embed_text(title, section, body),
+                embed_text=embed_text(title, section, body),
                 section=section,
                 metadata={**(metadata or {}), "section": section, "position": position},
             )

@@ -8,6 +8,7 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
+from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import PurePath
 
@@ -17,7 +18,7 @@ from assistant.audit import now_iso
 from assistant.config import Settings
 from assistant.embeddings import TextEncoder
 from assistant.filters import UNKNOWN_DAY, day_number
-from assistant.store import AlternativeSource, ChunkStore, StoredArticle
+from assistant.store import AlternativeSource, ArticleWrite, ChunkStore, StoredArticle
 from assistant.trash import Trash
 from assistant.types import Article, Chunk
 from ingest.chunking import chunk_article
@@ -293,7 +294,8 @@ class _Run:
 
     def flush(self) -> None:
         """Embed the passages of the pending articles in one call, then, holding the store's write lock,
-        store each article or copy in order on the records as they are now.
+        store the articles on the records as they are now (their passages, leftover deletes, keyword rows
+        and records each in one batched write, after the change-log entries), then record the copies.
 
         Another process may have changed the store since this run read it: the records of every article
         the flush touches are read again under the lock, so a delete made meanwhile sticks (nothing is
@@ -312,14 +314,13 @@ class _Run:
                 entry = self.pending[index]
                 pending[index] = (entry, self.ingestor.encoder.encode([chunk.embed_text for chunk in entry.chunks]))
             self.store.log_changes([entry.copy_of or entry.article.id for entry in self.pending], "put")
-            for entry, article_vectors in pending:
-                try:
-                    if entry.copy_of is not None:
+            self._store_all([(entry, article_vectors) for entry, article_vectors in pending if entry.copy_of is None])
+            for entry in self.pending:
+                if entry.copy_of is not None:
+                    try:
                         self._record_copy(entry)
-                    else:
-                        self._store(entry, article_vectors)
-                except Exception as error:  # a store failure loses this article only
-                    self.fail(f"{_where(entry.article)}: could not store article ({error})")
+                    except Exception as error:  # a store failure loses this copy only
+                        self.fail(f"{_where(entry.article)}: could not store article ({error})")
             for article, digest, older in self.repairs:
                 try:
                     self._repair(article, digest, older)
@@ -363,7 +364,40 @@ class _Run:
                 orphaned.append(index)
         return orphaned
 
-    def _store(self, entry: _Pending, vectors: np.ndarray) -> None:
+    def _store_all(self, entries: list[tuple[_Pending, np.ndarray]]) -> None:
+        """Write the articles of a flush in batched calls (store.write_articles), then what follows each one:
+        the older articles of its file deleted, its signature, a stale copy of it forgotten. Should the batch
+        fail, each article is written on its own, so a store failure loses that article only."""
+        if not entries:
+            return
+        writes = [self._write_of(entry, vectors) for entry, vectors in entries]
+        try:
+            self.store.write_articles(writes)
+            done = [True] * len(entries)
+        except Exception as error:
+            logger.warning("batched write failed (%s); writing the articles one at a time", error)
+            done = []
+            for (entry, _), write in zip(entries, writes, strict=True):
+                try:
+                    self.store.write_articles([write])
+                    done.append(True)
+                except Exception as article_error:
+                    self.fail(f"{_where(entry.article)}: could not store article ({article_error})")
+                    done.append(False)
+        for write, stored in zip(writes, done, strict=True):
+            if stored:
+                self.records[write.record.id] = write.record
+        signatures = self.store.signatures.batch() if self.store.signatures is not None else nullcontext()
+        with signatures:
+            for (entry, _), write, stored in zip(entries, writes, done, strict=True):
+                if not stored:
+                    continue
+                try:
+                    self._after_store(entry)
+                except Exception as error:
+                    self.fail(f"{_where(entry.article)}: could not store article ({error})")
+
+    def _write_of(self, entry: _Pending, vectors: np.ndarray) -> ArticleWrite:
         article = entry.article
         previous = self.records.get(article.id) or next(
             (self.records[other] for other in entry.replaces if other in self.records), None)
@@ -373,13 +407,15 @@ class _Run:
             origin=article.origin, alternatives=previous.alternatives if previous else (),
             added_by=article.added_by or self.ingestor.added_by, added_at=now_iso(),
         )
-        self.store.write_article(record, entry.chunks, vectors, new=article.id not in self.records,
-                                 signature=signature_bytes(entry.signature))
+        return ArticleWrite(record, entry.chunks, vectors, new=article.id not in self.records,
+                            signature=signature_bytes(entry.signature))
+
+    def _after_store(self, entry: _Pending) -> None:
+        article = entry.article
         for other in entry.replaces:
             self._delete(other)
         if self.finder is not None:
             self.finder.store(article.id, entry.digest, entry.signature)
-        self.records[article.id] = record
         if entry.drops_copy:
             self._set_alternatives(entry.drops_copy[0], drop=entry.drops_copy[1])
         self.report.chunks += len(entry.chunks)

@@ -18,6 +18,10 @@ FIXTURES = Path(__file__).parent / "fixtures"
 # These tests exercise the extractive answerer (LLM_PROVIDER defaults to `auto`, the local model
 # when installed); tests/test_llm_*.py choose their backend explicitly.
 os.environ["LLM_PROVIDER"] = "extractive"
+# The processes these tests start (ingest commands, the web app) embed with torch, as the `encoder` fixture
+# does, so no fresh DATA_DIR has to export the ONNX model first; tests/test_encoders.py runs the ONNX
+# backends (the default) explicitly.
+os.environ.setdefault("EMBEDDING_BACKEND", "torch")
 
 
 @pytest.fixture(scope="module")

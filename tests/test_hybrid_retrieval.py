@@ -140,3 +140,25 @@ def test_fusion_rewards_agreement() -> None:
     scores = fuse([(1.0, ["x", "y", "z"]), (1.0, ["z", "w"])])
     assert max(scores, key=scores.__getitem__) == "z"
     assert scores["x"] > scores["w"]
+
+
+def test_recency_prior_prefers_passages_near_the_time_asked_about() -> None:
+    from dataclasses import replace
+    from datetime import date
+
+    from assistant.dates import time_window
+    from assistant.retrieval import RetrievalSettings, rank_candidates
+
+    old = replace(_p("old", 0), published="2023-06-02")
+    new = replace(_p("new", 0), published="2024-03-18")
+    on = RetrievalSettings(1.0, 1.0, 50, 2, 1.0, recency_prior=1.0, recency_half_life_days=90)
+    off = replace(on, recency_prior=0.0)
+    as_of = date(2024, 3, 20)
+
+    def first(settings: RetrievalSettings, question: str) -> str:
+        ranked = rank_candidates([old, new], [], [], time_window(question, as_of), settings, 2, as_of)
+        return ranked[0].article_id
+
+    assert first(off, "Why did rail workers strike?") == "old"  # the dense ranking alone
+    assert first(on, "Why did rail workers strike?") == "new"  # news questions are about now
+    assert first(on, "Why did rail workers strike in June 2023?") == "old"  # ... unless they name a time

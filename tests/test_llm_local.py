@@ -122,3 +122,30 @@ def test_a_follow_up_is_rewritten_by_the_model(news: NewsAssistant) -> None:
                {"role": "assistant", "content": "Beekeepers lost 55.6 percent of their colonies [1]."}]
     result = news.answer("What caused it?", history=history, as_of=TODAY)
     assert result.passages[0].article_id == "bees-2024"
+
+
+SAMPLES = Path(__file__).parent.parent / "ingest" / "samples"
+TRAM_LENGTH = "How long is the new tram line in Brennford?"
+
+
+@pytest.fixture(scope="module")
+def samples(tmp_path_factory: pytest.TempPathFactory, model_path: Path, encoder: MiniLMEmbeddings) -> NewsAssistant:
+    """The five sample articles that `make run` loads into the chat."""
+    return local_news(tmp_path_factory.mktemp("samples-store"), model_path, encoder, SAMPLES)
+
+
+@pytest.mark.parametrize("today", [date(2024, 9, 20), date(2026, 12, 2)])
+def test_a_follow_up_keeps_its_subject_and_names_what_its_citation_says(samples: NewsAssistant, today: date) -> None:
+    """Issue 13: after the tram line's length, "And when will it open?" was answered "in 2026 [1]", citing a
+    passage about another, future line; the article says the line opened on 14 September 2024."""
+    first = samples.answer(TRAM_LENGTH, as_of=today)
+    assert first.verified and "14.2" in first.text, first
+    history = [{"role": "user", "content": TRAM_LENGTH}, {"role": "assistant", "content": first.text}]
+    result = samples.answer("And when will it open?", history=history, as_of=today)
+    assert result.passages[0].title == "Brennford Opens Its First Tram Line in Six Decades", result.passages[0]
+    assert "2026" not in result.text and "2028" not in result.text, result
+    if result.found:
+        assert "14 September 2024" in result.text and result.verified, result
+        assert {citation.title for citation in result.citations} == {result.passages[0].title}
+    else:
+        assert result.text == NOT_FOUND

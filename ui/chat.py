@@ -18,13 +18,14 @@ from assistant.filters import MAX_FILTER_VALUES
 from assistant.store import AlternativeSource, StoredArticle
 from assistant.types import Answer
 from ui.auth import can_edit
-from ui.components import escape_markdown, one_line, render_answer_details, render_closest_passages
-from ui.resources import catalogue, get_assistant
+from ui.components import answer_body, escape_markdown, one_line, render_answer_details, render_closest_passages
+from ui.resources import catalogue, open_assistant, ready_assistant
 from ui.uploads import accepted_types
 
 logger = logging.getLogger(__name__)
 
 MAX_PASSAGES = 10
+MODES = {"Auto": "auto", "Answer": "answer", "Timeline": "timeline"}
 
 # A chat turn: "role" and "content", plus "answer" (an Answer) or "error" (str) for assistant turns.
 # An answer also keeps the "copies" (near-duplicates from other outlets) of the articles it cites;
@@ -70,6 +71,14 @@ def search_options(news: NewsAssistant, records: Sequence[StoredArticle]) -> tup
     return k, filters
 
 
+def answer_mode() -> str:
+    """The sidebar's choice of answer: a few sentences, a timeline, or decided by the question."""
+    picked = st.sidebar.radio("Answer as", list(MODES), horizontal=True, key="answer_mode",
+                              help="Auto gives a timeline when the question asks how a story unfolded "
+                                   "(\"Timeline of ...\", \"How did ... unfold?\", \"What happened since ...?\").")
+    return MODES.get(picked or "Auto", "auto")
+
+
 def turn_key(index: int) -> str:
     """Names the cards of the chat turn at this index (a CSS class `st-key-turn-<index>-...`)."""
     return f"turn-{index}"
@@ -81,7 +90,7 @@ def show_message(message: Message, index: int) -> None:
             st.error(escape_markdown(message["error"]))  # backend errors may quote article or server text
             render_closest_passages(message.get("passages", []), turn_key(index))
             return
-        st.markdown(escape_markdown(message["content"]))
+        st.markdown(escape_markdown(answer_body(message["answer"]) if "answer" in message else message["content"]))
         if "answer" in message:
             render_answer_details(message["answer"], turn_key(index), message.get("copies"))
 
@@ -106,7 +115,7 @@ def stream_text(pieces: Iterator[str | Answer]) -> Answer:
         st.write_stream(text())
     if not final:
         raise RuntimeError("the answering backend finished without an answer")
-    placeholder.markdown(escape_markdown(final[-1].text))
+    placeholder.markdown(escape_markdown(answer_body(final[-1])))
     return final[-1]
 
 
@@ -117,7 +126,7 @@ def copies_of_cited(answer: Answer, records: Sequence[StoredArticle]) -> dict[st
 
 
 def ask(news: NewsAssistant, question: str, k: int, filters: dict[str, Any],
-        records: Sequence[StoredArticle]) -> None:
+        records: Sequence[StoredArticle], mode: str = "auto") -> None:
     """Answer the question in the chat, with the earlier turns as history, and record both turns."""
     messages: list[Message] = st.session_state.messages
     history = [{"role": m["role"], "content": m["content"]} for m in messages if "error" not in m]
@@ -126,8 +135,9 @@ def ask(news: NewsAssistant, question: str, k: int, filters: dict[str, Any],
     key = turn_key(len(messages))
     with st.chat_message("assistant"):
         try:
+            news = ready_assistant(news)  # asked while the models load: waits here, with a status
             with st.spinner("Searching the articles…"):
-                pieces = news.stream_answer(question, k=k, history=history, filters=filters)
+                pieces = news.stream_answer(question, k=k, history=history, filters=filters, mode=mode)
                 answer = stream_text(pieces)  # never waits for uploads: the store keeps itself consistent
         except BackendError as error:
             logger.warning("answering %r failed: %s", question, error)
@@ -158,11 +168,12 @@ def first_run_help(editor: bool) -> None:
 
 def chat_page() -> None:
     st.set_page_config(layout="centered")
-    news = get_assistant()
+    news = open_assistant()  # the models may still be loading: a question waits for them in ask()
     count = news.store.count_articles()
     st.session_state.setdefault("messages", [])
     records = catalogue(news) if count else []
     k, filters = search_options(news, records)
+    mode = answer_mode()
     st.title("Ask the news")
     if not count:
         first_run_help(can_edit())
@@ -171,7 +182,7 @@ def chat_page() -> None:
     question = st.chat_input("Ask about the stored articles", disabled=not count,
                              max_chars=news.settings.max_question_chars)
     if question and question.strip():
-        ask(news, question.strip(), k, filters, records)
+        ask(news, question.strip(), k, filters, records, mode)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""Rendering helpers for the chat: answers, their numbered sources and closest passages.
+"""Rendering helpers for the chat: answers, their timelines, conflicting reports, freshness, numbered
+sources and closest passages.
 
 Article text (titles, passages, quotes, and the extractive answers made of them) is untrusted:
 it is always escaped before it reaches `st.markdown`, and never rendered as HTML.
@@ -15,7 +16,7 @@ from urllib.parse import quote, urlsplit
 import streamlit as st
 
 from assistant.store import AlternativeSource
-from assistant.types import Answer, Citation, Passage
+from assistant.types import Answer, Citation, Conflict, Freshness, Passage, TimelineEntry
 
 _PUNCTUATION = re.compile(f"([{re.escape(string.punctuation)}])")
 CLOSEST_PASSAGES = 3
@@ -137,12 +138,64 @@ def render_closest_passages(passages: Sequence[Passage], key: str) -> None:
             render_passage(passage.text, "")
 
 
+def markers(numbers: Sequence[int]) -> str:
+    """`\\[1\\]\\[2\\]`: citation markers as literal text in markdown."""
+    return "".join(f"\\[{n}\\]" for n in numbers)
+
+
+def answer_body(answer: Answer) -> str:
+    """The answer's text as the chat shows it above the details: for a timeline, without the entries' lines
+    (the table shows them), or a heading when nothing else is left."""
+    if not answer.timeline:
+        return answer.text
+    labels = tuple(f"{entry.label}: " for entry in answer.timeline)
+    body = "\n".join(line for line in answer.text.splitlines() if not line.startswith(labels)).strip()
+    first, last = answer.timeline[0].label, answer.timeline[-1].label
+    events = f"{len(answer.timeline)} event{'s' if len(answer.timeline) != 1 else ''}"
+    heading = f"Timeline: {events}, {first} – {last}." if first != last else f"Timeline: {events}, {first}."
+    return f"{heading}\n\n{body}" if body else heading
+
+
+def render_timeline(entries: Sequence[TimelineEntry], key: str) -> None:
+    """One row per event, oldest first: the date, then the event and the markers of its source cards."""
+    for index, entry in enumerate(entries, start=1):
+        with st.container(key=f"{key}-event-{index}"):
+            when, what = st.columns([1, 4], vertical_alignment="top")
+            when.markdown(f"**{escape_markdown(entry.label)}**")
+            what.markdown(f"{escape_markdown(entry.text)} {markers(entry.citations)}")
+
+
+def render_conflicts(conflicts: Sequence[Conflict], key: str) -> None:
+    """A "Reports differ" box per disputed fact: each side's value, citation, outlet and date."""
+    for index, conflict in enumerate(conflicts, start=1):
+        with st.container(key=f"{key}-conflict-{index}"):
+            sides = "\n".join(f"- {escape_markdown(side.value)} {markers([side.n])} — "
+                               + ", ".join(escape_markdown(part) for part in (side.source, side.published) if part)
+                               for side in conflict.sides)
+            st.warning(f"**Reports differ** on {escape_markdown(conflict.fact)} (oldest report first):\n\n{sides}",
+                       icon=":material/compare_arrows:")
+
+
+def render_freshness(freshness: Freshness | None) -> None:
+    """The line saying how current the answer is (marked when the news may have moved on)."""
+    if freshness is None or not freshness.sentence:
+        return
+    icon = ":material/history: " if freshness.stale or freshness.window_empty else ":material/schedule: "
+    st.caption(icon + escape_markdown(freshness.sentence))
+
+
 def render_answer_details(answer: Answer, key: str,
                           copies: Mapping[str, Sequence[AlternativeSource]] | None = None) -> None:
-    """What goes under an answer's text: its sources, or the closest matches when nothing was found.
+    """What goes under an answer's text: a timeline's events, the reports that differ, how current it is,
+    then its sources, or the closest matches when nothing was found.
 
     Only citations that passed the check reach `answer.citations`; `key` is unique per chat turn.
     """
+    if answer.found and answer.timeline:
+        render_timeline(answer.timeline, key)
+    if answer.found and answer.conflicts:
+        render_conflicts(answer.conflicts, key)
+    render_freshness(answer.freshness)
     if answer.found:
         render_citations(answer.citations, key, copies or {})
         if answer.unsupported:

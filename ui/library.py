@@ -25,7 +25,7 @@ from ingest.pipeline import Ingestor, delete_articles
 from ui.auth import NotAnEditor, access, require_editor
 from ui.changes import NOTICE, REFUSAL, audit_section, held_back, hold, kept_for, trash_of, trash_section
 from ui.components import escape_markdown, safe_url, utc_time
-from ui.resources import catalogue, get_assistant, refresh_catalogue, store_lock
+from ui.resources import catalogue, open_assistant, refresh_catalogue, store_lock
 from ui.uploads import (
     Upload,
     UploadLimits,
@@ -187,7 +187,7 @@ def upload_form(news: NewsAssistant) -> None:
 
 def library_page() -> None:
     st.set_page_config(layout="wide")  # room for the table's columns
-    news = get_assistant()
+    news = open_assistant()  # needs only the store; an upload's embedding waits for the model if it still loads
     count = news.store.count_articles()
     current = access()
     st.title("Library")

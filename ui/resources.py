@@ -1,27 +1,28 @@
 """What every browser session of this server process shares: the assistant, the store lock, the catalogue.
 
-The assistant (embedding model, store, answering backend) and the lock are created once per
-process with `st.cache_resource`; nothing is built at import time.
+The assistant (embedding model, store, answering backend) is loaded once per process in the
+background (ui/warmup.py, started by `st.cache_resource` on the first page run), so pages draw as
+soon as the store is open; the lock is created once per process too; nothing is built at import time.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 
 import streamlit as st
 
-from assistant.answerers import BackendError, Draft
+from assistant.answerers import BackendError
 from assistant.chain import NewsAssistant
-from assistant.config import Settings, get_settings
-from assistant.embeddings import build_embeddings
-from assistant.retrieval import Retriever, retrieval_settings
-from assistant.store import StoredArticle, build_store
-from assistant.types import Passage
+from assistant.config import get_settings
+from assistant.store import StoredArticle
+from ui.warmup import OPENING_STORE, LoadingAnswerer, UnavailableAnswerer, Warmup
 
 logger = logging.getLogger(__name__)
+
+WAITING = "Waiting for the model to finish loading…"
 
 
 class StoreLock:
@@ -39,40 +40,59 @@ class StoreLock:
             yield
 
 
-class UnavailableAnswerer:
-    """Stands in for a backend that could not start: each answer raises its BackendError with the
-    retrieved passages, so the chat shows the problem and the passages while the library still works."""
-
-    def __init__(self, error: BackendError) -> None:
-        self.error = error
-        self.name = f"{error.backend} (unavailable)"
-
-    def draft(self, question: str, passages: Sequence[Passage]) -> Draft:
-        raise self.error.with_passages(passages)
-
-    def stream(self, question: str, passages: Sequence[Passage]) -> Iterator[str | Draft]:
-        raise self.error.with_passages(passages)
+@st.cache_resource(show_spinner=False)
+def warmup() -> Warmup:
+    """This process's loader, started on the first page run and shared by every session (ui/warmup.py)."""
+    return Warmup(get_settings()).start()
 
 
-def _without_backend(settings: Settings, error: BackendError) -> NewsAssistant:
-    encoder = build_embeddings(settings)
-    store = build_store(settings, encoder)
-    return NewsAssistant(settings, encoder, store, Retriever(store, encoder, retrieval_settings(settings)),
-                         UnavailableAnswerer(error))
-
-
-@st.cache_resource(show_spinner="Loading the models and opening the article store…")
-def get_assistant() -> NewsAssistant:
-    """The assistant shared by every session; a backend that cannot start leaves the rest usable."""
-    settings = get_settings()
-    try:
-        news = NewsAssistant.from_settings(settings)
-    except BackendError as error:
-        logger.error("the answering backend could not start: %s", error)
-        news = _without_backend(settings, error)
-    # Load the embedding model now, once, rather than in whichever sessions ask first.
-    news.encoder.encode(["warm up"])
+def open_assistant() -> NewsAssistant:
+    """The assistant as soon as the article store is open (waiting for that, with a spinner): the loaded
+    one, or while the models load one whose answerer is a LoadingAnswerer (searching, listing and
+    ingesting work; the chat waits with `ready_assistant`). A store that cannot be opened raises, and
+    the next page run tries again."""
+    loader = warmup()
+    if not loader.store_ready.is_set():
+        with st.spinner(OPENING_STORE):
+            loader.store_ready.wait()
+    if loader.store_error is not None:
+        warmup.clear()
+        raise loader.store_error
+    news = loader.assistant or loader.opened
+    assert news is not None
     return news
+
+
+def get_assistant() -> NewsAssistant:
+    """The loaded assistant shared by every session; waits (with a spinner) while the models load."""
+    loader = warmup()
+    if not loader.done.is_set():
+        with st.spinner("Loading the models and opening the article store…"):
+            loader.done.wait()
+    if (error := loader.store_error or loader.model_error) is not None:
+        warmup.clear()  # the next page run tries again
+        raise error
+    assert loader.assistant is not None
+    return loader.assistant
+
+
+def loading(news: NewsAssistant) -> bool:
+    """Whether this assistant's answering backend was still loading when it was handed out."""
+    return isinstance(news.answerer, LoadingAnswerer)
+
+
+def ready_assistant(news: NewsAssistant) -> NewsAssistant:
+    """`news` when its models are loaded; else waits for them with a visible status, then the loaded one."""
+    if not loading(news):
+        return news
+    loader = warmup()
+    if not loader.done.is_set():
+        holder = st.empty()
+        with holder.status(WAITING, expanded=False) as status:
+            while not loader.done.wait(1.0):
+                status.update(label=f"{WAITING} {loader.stage} ({loader.seconds:.0f} s)")
+        holder.empty()
+    return get_assistant()
 
 
 @st.cache_resource

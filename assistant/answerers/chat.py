@@ -16,6 +16,7 @@ from assistant.answerers.errors import BackendError
 from assistant.answerers.links import drop_foreign_links
 from assistant.embeddings import TextEncoder
 from assistant.history import Turn, looks_like_follow_up, standalone_question
+from assistant.key_terms import key_terms, occurs
 from assistant.prompts import load_prompt
 from assistant.text import normalize
 from assistant.types import Passage
@@ -27,6 +28,16 @@ _MARKER = re.compile(r"\[\d+(?:\s*,\s*\d+)*\]")
 _HISTORY_TURNS = 6
 _HISTORY_TURN_CHARS = 600
 _PREFIX = re.compile(r"^\s*(standalone question|question)\s*:\s*", re.IGNORECASE)
+
+
+def lost_subject(question: str, rewritten: str, history: Sequence[Turn]) -> bool:
+    """A follow-up that names nothing itself ("And when will it open?") rewritten without any name,
+    number or date of the previous question: the subject of the conversation would be lost."""
+    previous = next((turn.content for turn in reversed(history) if turn.role == "user"), "")
+    subject = key_terms(previous)
+    if not subject or key_terms(question):
+        return False
+    return not any(occurs(term, rewritten) for term in subject)
 
 
 def is_not_found(text: str) -> bool:
@@ -113,6 +124,9 @@ class ChatAnswerer:
             return standalone_question(question, history)
         rewritten = _PREFIX.sub("", reply.strip().splitlines()[0] if reply.strip() else "").strip().strip('"')
         logger.info("follow-up %r rewritten as %r", question, rewritten)
+        if lost_subject(question, rewritten or question, history):
+            logger.info("the rewrite %r lost the conversation's subject; using the history rule", rewritten)
+            return standalone_question(question, history)
         return rewritten or question
 
     def error(self, error: Exception, passages: Sequence[Passage] = ()) -> BackendError:

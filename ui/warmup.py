@@ -1,0 +1,122 @@
+"""Loads the web app's models in the background, so its pages are usable at once.
+
+One `Warmup` per server process (ui/resources.py creates it through `st.cache_resource` on the first
+page run and shares it with every session): a thread opens the article store, then loads the
+embedding model, then the answering backend (the local model takes seconds). Pages draw as soon as
+the store is open (`opened`: an assistant whose answerer is a `LoadingAnswerer` still; searching,
+listing and ingesting work with it); a question asked before `done` waits for `assistant` with a
+visible status (ui/chat.py), and the sidebar says what is loading (ui/app.py). No Streamlit here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+import time
+from collections.abc import Iterator, Sequence
+
+from assistant.answerers import BackendError, Draft
+from assistant.chain import NewsAssistant
+from assistant.config import Settings
+from assistant.embeddings import build_embeddings
+from assistant.retrieval import Retriever, retrieval_settings
+from assistant.store import build_store
+from assistant.types import Passage
+
+logger = logging.getLogger(__name__)
+
+OPENING_STORE = "Opening the article store…"
+LOADING_ENCODER = "Loading the embedding model…"
+LOADING_LLM = "Loading the language model…"
+PREPARING_BACKEND = "Preparing the answering backend…"
+
+
+class LoadingAnswerer:
+    """Stands in while the answering backend loads: pages that search, list or ingest use the assistant
+    meanwhile; answering waits for the loaded one (ui/resources.ready_assistant), never calls this."""
+
+    name = "loading"
+
+    def draft(self, question: str, passages: Sequence[Passage]) -> Draft:
+        raise RuntimeError("the answering backend is still loading")
+
+    def stream(self, question: str, passages: Sequence[Passage]) -> Iterator[str | Draft]:
+        raise RuntimeError("the answering backend is still loading")
+
+
+class UnavailableAnswerer:
+    """Stands in for a backend that could not start: each answer raises its BackendError with the
+    retrieved passages, so the chat shows the problem and the passages while the library still works."""
+
+    def __init__(self, error: BackendError) -> None:
+        self.error = error
+        self.name = f"{error.backend} (unavailable)"
+
+    def draft(self, question: str, passages: Sequence[Passage]) -> Draft:
+        raise self.error.with_passages(passages)
+
+    def stream(self, question: str, passages: Sequence[Passage]) -> Iterator[str | Draft]:
+        raise self.error.with_passages(passages)
+
+
+class Warmup:
+    """The store, embedding model and answering backend of one process, loaded by one background thread.
+
+    `store_ready` is set when the store is open (`opened`) or could not be (`store_error`); `done` when
+    the models are loaded (`assistant`) or could not be (`model_error`; a backend that cannot start is
+    not an error: `assistant` then answers with an UnavailableAnswerer, as the chat always did).
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.stage = OPENING_STORE
+        self.opened: NewsAssistant | None = None
+        self.assistant: NewsAssistant | None = None
+        self.store_error: Exception | None = None
+        self.model_error: Exception | None = None
+        self.store_ready = threading.Event()
+        self.done = threading.Event()
+        self.started = time.monotonic()
+        self._thread = threading.Thread(target=self._load, name="newsdesk-warmup", daemon=True)
+
+    def start(self) -> Warmup:
+        self._thread.start()
+        return self
+
+    @property
+    def seconds(self) -> float:
+        """Seconds since loading began."""
+        return time.monotonic() - self.started
+
+    def _load(self) -> None:
+        settings = self.settings
+        try:
+            encoder = build_embeddings(settings)  # the model itself loads on first use, below
+            store = build_store(settings, encoder)
+            store.count_articles()  # a store that cannot be reached fails here
+        except Exception as error:
+            logger.exception("could not open the article store")
+            self.store_error = error
+            self.store_ready.set()
+            self.done.set()
+            return
+        self.opened = NewsAssistant(settings, encoder, store, Retriever(store, encoder, retrieval_settings(settings)),
+                                    LoadingAnswerer())
+        self.store_ready.set()
+        logger.info("article store open after %.1f s; loading the models in the background", self.seconds)
+        try:
+            self.stage = LOADING_ENCODER
+            encoder.encode(["warm up"])  # once, here, rather than in whichever session asks first
+            self.stage = LOADING_LLM if settings.llm_provider in ("auto", "local") else PREPARING_BACKEND
+            try:
+                self.assistant = NewsAssistant.from_settings(settings, encoder, store)
+            except BackendError as error:
+                logger.error("the answering backend could not start: %s", error)
+                self.assistant = dataclasses.replace(self.opened, answerer=UnavailableAnswerer(error))
+            logger.info("models loaded after %.1f s (%s)", self.seconds, self.assistant.answerer.name)
+        except Exception as error:
+            logger.exception("could not load the models")
+            self.model_error = error
+        finally:
+            self.done.set()
