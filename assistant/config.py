@@ -29,7 +29,7 @@ class Settings(BaseSettings):
 
     keyword_search: bool = True
     keyword_title_weight: float = Field(default=1.0, ge=0)
-    keyword_max_df: float = Field(default=1.0, gt=0, le=1)
+    keyword_max_df: float = Field(default=0.1, gt=0, le=1)
     dense_weight: float = Field(default=1.0, ge=0)
     keyword_weight: float = Field(default=4.0, ge=0)
     candidate_pool: int = Field(default=50, ge=1, le=1000)

@@ -34,6 +34,9 @@ CREATE INDEX article_rows_by_article ON article_rows (article_id);
 INSERT INTO article_rows (row, article_id) SELECT rowid, article_id FROM passages;
 """
 _TOKEN = re.compile(r"\w+")
+PRUNE_FROM = 10_000
+"""Fewest passages from which KEYWORD_MAX_DF applies: in a small store a word in a tenth of the passages
+still tells them apart, and every query is fast."""
 _QUERY_SCHEMA = """
 CREATE VIRTUAL TABLE IF NOT EXISTS temp.vocabulary USING fts5vocab(main, passages, 'row');
 CREATE VIRTUAL TABLE IF NOT EXISTS temp.question USING fts5(word, tokenize = 'porter unicode61 remove_diacritics 2');
@@ -56,11 +59,13 @@ class KeywordIndex:
     """Passages ranked by BM25 (title weighted above body); thread-safe, and safe with several
     writing processes (a Chroma server shared by ingests on one machine)."""
 
-    def __init__(self, path: Path | str, title_weight: float = 1.0, max_df: float = 1.0) -> None:
-        """`max_df`: words of the question found in more than this share of the passages are left out of
-        the query (the rarest word always stays); 1 keeps every word."""
+    def __init__(self, path: Path | str, title_weight: float = 1.0, max_df: float = 1.0,
+                 prune_from: int = PRUNE_FROM) -> None:
+        """`max_df`: in an index of at least `prune_from` passages, words of the question found in more than
+        this share of them are left out of the query (the rarest word always stays); 1 keeps every word."""
         self._connection = connect(path, _SCHEMA)
         self.max_df = max_df
+        self.prune_from = prune_from
         self._counted = (0, float("-inf"))
         with write_transaction(self._connection) as connection:  # a file written before article_rows: once
             if not connection.execute("SELECT 1 FROM sqlite_master WHERE name = 'article_rows'").fetchone():
@@ -89,6 +94,8 @@ class KeywordIndex:
         if time.monotonic() - self._counted[1] > 30:  # the number of passages, read again every 30 s
             self._counted = (connection.execute("SELECT count(*) FROM article_rows").fetchone()[0], time.monotonic())
         total = self._counted[0]
+        if total < self.prune_from:
+            return words
         kept = [word for word in words if frequency[word] <= self.max_df * total]
         return kept or [min(words, key=lambda word: frequency[word])]
 

@@ -128,10 +128,10 @@ def rank_candidates(dense: Sequence[Passage], keyword_ids: Sequence[str], keywor
     if as_of is not None and settings.recency_prior:  # near the period asked about: as_of, or the one named
         period = window or DateWindow(as_of, as_of)
         top = settings.recency_prior / (RRF_K + 1)
-        for chunk_id, passage in by_id.items():
-            if passage.published:
-                days = period.distance(date.fromisoformat(passage.published))
-                scores[chunk_id] += top * 0.5 ** (days / settings.recency_half_life_days)
+        for chunk_id, passage in by_id.items():  # an undated passage counts as one half-life away
+            days = (period.distance(date.fromisoformat(passage.published)) if passage.published
+                    else settings.recency_half_life_days)
+            scores[chunk_id] += top * 0.5 ** (days / settings.recency_half_life_days)
     if window is not None and settings.recency_weight:
         boost = settings.recency_weight / (RRF_K + 1)
         for chunk_id, passage in by_id.items():

@@ -27,8 +27,10 @@ from typing import Any
 from common import load_questions
 
 from assistant.answerers.chat import ChatAnswerer
+from assistant.answerers.context import passage_sentences
 from assistant.chain import NewsAssistant
 from assistant.config import Settings
+from assistant.conflicts import Disagreement, find_conflicts
 from assistant.text import contains_phrase
 from assistant.types import Answer
 
@@ -51,6 +53,19 @@ def shown(answer: Answer, question: dict[str, Any], note: str = "") -> str:
         lines.append(f"  [{citation.n}] {citation.source or '-'}, {citation.published or 'undated'}: "
                      f"{citation.title[:90]} | quote: {' '.join(citation.quote.split())[:160]}")
     return "\n".join(lines)
+
+
+def passage_disagreements(answer: Answer, min_relevance: float) -> list[Disagreement]:
+    """A diagnostic, not what answers show: the detector run on every sentence of every relevant passage
+    retrieved (answers compare only the sentences they rest on)."""
+    relevant = [n for n, p in enumerate(answer.passages, start=1) if p.score >= min_relevance]
+    found: list[Disagreement] = []
+    for number in relevant:
+        for sentence in passage_sentences(answer.passages[number - 1]):
+            for disagreement in find_conflicts(answer.passages, {number: sentence}, relevant, answer.question):
+                if all(kept.sides != disagreement.sides for kept in found):
+                    found.append(disagreement)
+    return found
 
 
 def record(answer: Answer, question: dict[str, Any]) -> dict[str, Any]:
@@ -82,6 +97,7 @@ def main() -> None:
         raise SystemExit(f"{args.data_dir}: no articles stored")
     questions = load_questions()[: args.limit or None]
     answers: list[tuple[dict[str, Any], Answer]] = []
+    diagnosed: list[tuple[dict[str, Any], Answer, list[Disagreement]]] = []
     seconds = []
     out = args.out.open("w", encoding="utf-8") if args.out else None
     for question in questions:
@@ -89,6 +105,8 @@ def main() -> None:
         answer = news.answer(question["question"], as_of=date.fromisoformat(question["date"]))
         seconds.append(time.perf_counter() - started)
         answers.append((question, answer))
+        if answer.mode == "answer":
+            diagnosed.append((question, answer, passage_disagreements(answer, settings.min_relevance)))
         if out:
             out.write(json.dumps(record(answer, question), ensure_ascii=False) + "\n")
 
@@ -124,6 +142,18 @@ def main() -> None:
         print(f"\n===== {name}: {len(chosen)} examples (the first in file order)")
         for question, answer in chosen:
             print(shown(answer, question))
+    flagged = [(q, a, found) for q, a, found in diagnosed if found]
+    print(f"\n===== diagnostic: the conflict detector on all relevant retrieved passages (not only the sentences "
+          f"answers rest on): {len(flagged)} of {len(diagnosed)} questions; {args.examples} examples "
+          f"(the first in file order)")
+    for question, answer, found in flagged[: args.examples]:
+        print(f"--- {question['id']} (asked {question['date']}): {question['question']}")
+        for disagreement in found:
+            print(f"  {disagreement.sentence()}")
+            for number, _, sentence in disagreement.sides:
+                passage = answer.passages[number - 1]
+                print(f"    [{number}] {passage.source or '-'}, {passage.published or 'undated'}: {passage.title[:80]} "
+                      f"| {' '.join(sentence.split())[:220]}")
     if args.forced_timelines:
         sample = random.Random(0).sample(questions, min(args.forced_timelines, len(questions)))
         print(f"\n===== timeline forced (mode='timeline') on {len(sample)} seeded random questions")

@@ -327,10 +327,12 @@ def test_a_keyword_query_leaves_out_the_words_most_passages_hold(tmp_path: Path)
     common = [(f"c{n}#0", "Report", f"council budget week news item {n}", "Wire", 1) for n in range(40)]
     rare = [("r#0", "Report", "the council approved the lighthouse budget this week", "Wire", 1)]
     for max_df, expected in ((1.0, 41), (0.5, 1)):
-        index = KeywordIndex(tmp_path / f"keywords-{max_df}.sqlite3", max_df=max_df)
+        index = KeywordIndex(tmp_path / f"keywords-{max_df}.sqlite3", max_df=max_df, prune_from=0)
         for chunk_id, *row in [*common, *rare]:
             index.replace_article(chunk_id.split("#")[0], "h", [(chunk_id, *row)])  # type: ignore[arg-type]
         found = index.hits("Council budget for the lighthouse this week?", 50)
         assert len(found) == expected and found[0][0] == "r#0"
-    pruned = KeywordIndex(tmp_path / "keywords-0.5.sqlite3", max_df=0.5)
+    pruned = KeywordIndex(tmp_path / "keywords-0.5.sqlite3", max_df=0.5, prune_from=0)
     assert len(pruned.hits("council budget week", 50)) == 41  # all common: the rarest word still searches
+    small = KeywordIndex(tmp_path / "keywords-0.5.sqlite3", max_df=0.5)  # 41 passages: under PRUNE_FROM
+    assert len(small.hits("Council budget for the lighthouse this week?", 50)) == 41

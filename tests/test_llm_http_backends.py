@@ -170,7 +170,8 @@ def test_follow_up_rewriting_uses_the_backend(stub: tuple[str, list[dict[str, An
     backend = answerer(llm_provider="openai", openai_base_url=f"{url}/v1", openai_api_key=SECRET)
     from assistant.history import Turn
 
-    rewritten = backend.standalone_question("And how tall is it?", [Turn("user", "Tell me about Skerrow")])
+    # (a previous question naming nothing: a rewrite that drops a name it held falls back to the rule, chat.py)
+    rewritten = backend.standalone_question("And how tall is it?", [Turn("user", "Tell me about the lighthouse")])
     assert rewritten == REPLY  # the stub always gives the same reply
     assert "Last question: And how tall is it?" in sent_prompt(requests[0])
 

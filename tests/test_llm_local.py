@@ -120,7 +120,9 @@ def test_the_answer_streams_in_pieces(news: NewsAssistant) -> None:
 def test_a_follow_up_is_rewritten_by_the_model(news: NewsAssistant) -> None:
     history = [{"role": "user", "content": "What did the survey of honeybee colonies find?"},
                {"role": "assistant", "content": "Beekeepers lost 55.6 percent of their colonies [1]."}]
-    result = news.answer("What caused it?", history=history, as_of=TODAY)
+    # Asked the week the survey came out (2025-06-23): retrieval prefers articles near the day asked about,
+    # so a question asked a year before its article existed would rank the fixture's nearer articles first.
+    result = news.answer("What caused it?", history=history, as_of=date(2025, 6, 30))
     assert result.passages[0].article_id == "bees-2024"
 
 
