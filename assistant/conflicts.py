@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 
 from assistant.answerers.context import passage_sentences
@@ -143,6 +143,8 @@ class Fact:
     words: tuple[str, ...] = ()
     """The words of `about` as written, nearest first."""
     mention: DateMention | None = None
+    at: int = 0
+    """Where the value starts in its sentence."""
 
     def named(self, shared: set[str] = frozenset()) -> str:  # type: ignore[assignment]
         """The word the value is attached to ("cost", "peaked")."""
@@ -150,7 +152,7 @@ class Fact:
 
     def shown(self, shared: set[str] = frozenset()) -> str:  # type: ignore[assignment]
         """As it reads in an answer: "12 dead", "cost £4.2m", "peaked on 28 February 2026"."""
-        if self.kind == "number" and self.key != "%" or self.kind == "vote":
+        if self.kind == "vote" or (self.kind == "number" and not self.key.startswith("%|")):
             return self.value
         if self.mention is not None:
             preposition = "in" if self.mention.precision == "month" else "on"
@@ -246,21 +248,25 @@ def sentence_facts(sentence: str, published: date | None) -> list[Fact]:
     """The counts, amounts, percentages, votes and dates a sentence states (see the module docstring)."""
     tokens = _tokens(sentence)
     facts: list[Fact] = []
-    dates = [m for m in find_dates(sentence, published)]
+    dates = find_dates(sentence, published)
     votes = [match for match in _VOTE.finditer(sentence)
              if re.search(r"\bvot(e|es|ed|ing)\b|\bballot", sentence[max(0, match.start() - 40):match.end() + 20],
                           re.IGNORECASE)]
     masked = _masked(tokens, [(m.start, m.end) for m in dates] + [(v.start(), v.end()) for v in votes])
     for vote in votes:
         yes, no = int(vote.group(1)), int(vote.group(2))
-        facts.append(Fact("vote", "vote", frozenset(), yes * 1e5 + no, yes * 1e5 + no, f"vote {yes} to {no}"))
+        facts.append(Fact("vote", "vote", frozenset(), yes * 1e5 + no, yes * 1e5 + no, f"vote {yes} to {no}",
+                          at=vote.start()))
     for mention in dates:
+        if mention.relative:
+            continue  # "on Monday" in two reports a week apart: two Mondays, and no disagreement
         index = next(i for i, token in enumerate(tokens) if token.start >= mention.start)
         words = _attached(_before_words(tokens, index))
         if not words:
             continue
         facts.append(Fact("date", f"date|{stem(words[0].text)}", _about(words), 0, 0,
-                          label(mention.day, mention.precision), tuple(word.text for word in words), mention))
+                          label(mention.day, mention.precision), tuple(word.text for word in words), mention,
+                          mention.start))
     index = 0
     while index < len(tokens):
         token = tokens[index]
@@ -270,7 +276,7 @@ def sentence_facts(sentence: str, published: date | None) -> list[Fact]:
             continue
         fact, used = _fact_at(sentence, tokens, index, value)
         if fact is not None:
-            facts.append(fact)
+            facts.append(replace(fact, at=token.start))
         index += max(used, 1)
     return facts
 
@@ -332,7 +338,11 @@ def _fact_at(sentence: str, tokens: Sequence[_Token], index: int, value: float) 
         modifiers += 1
     noun = following[modifiers] if modifiers < len(following) else None
     if noun is None or not noun.is_word or noun.lower in _FUNCTION:
-        # no counted noun: "the death toll rose to 15" still counts the dead
+        # no counted noun: "30 are injured", and "the death toll rose to 15", still count something
+        after = [t for t in following[:4] if t.is_word and t.lower not in _AUX]
+        if following and following[0].lower in _AUX and after and after[0].lower in _CANONICAL:
+            happened = _CANONICAL[after[0].lower]
+            return Fact("number", happened, frozenset(), low, high, f"{shown} {happened}", (happened,)), used
         counted = next((_CANONICAL[word.lower] for word in _before_words(tokens, index, 10)
                         if word.lower in _COUNT_NOUNS), None)
         if counted is not None:
@@ -384,7 +394,7 @@ _PREPOSITIONS = {"along", "across", "through", "near", "around", "between", "amo
                  "versus", "plus", "minus", "each", "every", "apiece", "total", "overall", "combined", "altogether"}
 
 
-_COUNT_NOUNS = {"toll", "deaths", "dead", "fatalities", "injuries", "arrests", "evacuations"}
+_COUNT_NOUNS = {"toll", "deaths", "fatalities", "injuries", "arrests", "evacuations"}
 _PEOPLE = {"people", "persons", "person", "others", "civilians", "individuals", "victims", "men", "women", "children",
            "residents", "adults", "kids"}
 
@@ -495,6 +505,7 @@ def find_conflicts(passages: Sequence[Passage], focus: Mapping[int, str], compar
             continue
         stated = [side] + [other for other in others if other.fact.matches(side.fact)
                            and passages[other.number - 1].article_id != article
+                           and _same_subject(side, other)
                            and _near(day, other_day := published_day(passages[other.number - 1].published))
                            and _same_time(side, day, other, other_day)
                            and same_story(side.sentence, other.sentence, _fact_words(side.fact, other.fact))]
@@ -526,6 +537,25 @@ def _fact_stems(fact: Fact) -> set[str]:
 
 
 _YEAR = re.compile(r"\b(?:19|20)\d\d\b")
+_NAME = re.compile(r"\b(?:[A-Z][\w'’.-]*\d[\w.]*|[A-Z][a-z'’]*[A-Z][\w'’]*|[A-Z][a-z'’]+|[A-Z]{2,})\b")
+
+
+def _names_before(side: _Side) -> set[str]:
+    """The names before a value in its sentence (its subject, often): "JN.1", "Lowmere"; dates, and the
+    sentence's first word unless it is a code ("KP.1.1", "NASA"), left out."""
+    names = set()
+    for match in _NAME.finditer(side.sentence[: side.fact.at]):
+        word = match.group().rstrip(".")
+        coded = any(char.isdigit() for char in word) or any(char.isupper() for char in word[1:])
+        if (match.start() > 0 or coded) and word.lower() not in _MONTH_WORDS and word.lower() not in _FUNCTION:
+            names.add(stem(word))
+    return names
+
+
+def _same_subject(first: _Side, second: _Side) -> bool:
+    """Two values of different subjects ("JN.1 made up 22%", "KP.1.1 made up 7%") are not one fact."""
+    names_a, names_b = _names_before(first), _names_before(second)
+    return not (names_a and names_b) or bool(names_a & names_b)
 
 
 def _same_time(first: _Side, first_day: date, second: _Side, second_day: date | None) -> bool:

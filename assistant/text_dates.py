@@ -32,7 +32,8 @@ _MONTH_YEAR = re.compile(rf"\b({_MONTH})\.?,?\s+((?:19|20)\d\d)\b", re.IGNORECAS
 _IN_MONTH = re.compile(rf"\b(?:in|since|until|by|during|from|early|late|mid|mid-|end of|start of)\s+({_MONTH})\b(?!\s*\d)",
                        re.IGNORECASE)
 _WEEKDAY_PHRASE = re.compile(rf"\b(?:(last|this|next|on|late|early)\s+)?({_WEEKDAY})\b", re.IGNORECASE)
-_RELATIVE_DAY = re.compile(r"\b(yesterday|today|tonight|this morning|this afternoon|this evening|last night)\b", re.IGNORECASE)
+_RELATIVE_DAY = re.compile(r"\b((?:[Yy]esterday|[Tt]oday|[Tt]onight)|(?:[Tt]his|[Ll]ast) (?:morning|afternoon|evening|night))\b")
+"""Lower case or capitalised only: "USA TODAY" is a newspaper."""
 
 Precision = Literal["day", "month"]
 
@@ -46,6 +47,8 @@ class DateMention:
     start: int
     end: int
     text: str
+    relative: bool = False
+    """Named relative to the publication ("on Monday", "yesterday"), so only as sure as that date."""
 
     def same_period(self, other: DateMention) -> bool:
         """Whether the two could name the same day (a month contains its days)."""
@@ -99,14 +102,14 @@ def find_dates(text: str, published: date | None) -> list[DateMention]:
     """
     found: list[DateMention] = []
 
-    def add(start: int, end: int, make: object) -> None:
+    def add(start: int, end: int, make: object, relative: bool = False) -> None:
         if any(start < kept.end and kept.start < end for kept in found):
             return
         try:
             day, precision = make()  # type: ignore[operator]
         except (ValueError, OverflowError, TypeError):
             return
-        found.append(DateMention(day, precision, start, end, text[start:end]))
+        found.append(DateMention(day, precision, start, end, text[start:end], relative))
 
     for match in _ISO.finditer(text):
         year, month, day = (int(part) for part in match.groups())
@@ -131,10 +134,10 @@ def find_dates(text: str, published: date | None) -> list[DateMention]:
             qualifier, weekday = (match.group(1) or "").lower(), _WEEKDAYS[match.group(2).lower()]
             future = bool(_FUTURE.search(text[max(0, match.start() - 60):match.start()]))
             add(match.start(), match.end(),
-                lambda q=qualifier, w=weekday, f=future: (_weekday(q, w, published, f), "day"))
+                lambda q=qualifier, w=weekday, f=future: (_weekday(q, w, published, f), "day"), relative=True)
         for match in _RELATIVE_DAY.finditer(text):
             back = 1 if match.group(1).lower() in ("yesterday", "last night") else 0
-            add(match.start(), match.end(), lambda b=back: (published - timedelta(days=b), "day"))
+            add(match.start(), match.end(), lambda b=back: (published - timedelta(days=b), "day"), relative=True)
     return sorted(found, key=lambda mention: mention.start)
 
 

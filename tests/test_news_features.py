@@ -227,6 +227,24 @@ def test_another_year_or_a_planned_date_is_another_fact() -> None:
     assert find_conflicts(tenses, {1: tenses[0].text}, [1, 2]) == []
 
 
+def test_values_of_different_subjects_or_relative_dates_are_not_compared() -> None:
+    shares = [passage("The JN.1 variant made up 22% of Covid cases in Lowmere over the two weeks.", "a", "2026-03-01"),
+              passage("KP.1.1, another variant, made up about 7% of Covid cases in Lowmere over the two weeks.", "b",
+                      "2026-03-03"),
+              passage("The JN.1 variant made up about 16% of Covid cases in Lowmere over the two weeks.", "c",
+                      "2026-03-04")]
+    [found] = find_conflicts(shares, {1: shares[0].text}, [1, 2, 3])
+    assert found.sentence() == "Reports differ: made 22% [1], made about 16% [3]."
+    weekdays = [passage("The Lowmere council said in a statement to USA TODAY on Monday that the wall held.", "a",
+                        "2026-03-03"),
+                passage("The Lowmere council said in a statement to USA TODAY on Monday that the wall held.", "b",
+                        "2026-03-10")]
+    assert find_conflicts(weekdays, {1: weekdays[0].text}, [1, 2]) == []
+    assert [m.text for m in find_dates("a statement to USA TODAY", date(2026, 3, 3))] == []
+    assert facts("One person is dead, and 30 are injured.") == [("number", "One dead", 1, 1),
+                                                                 ("number", "30 injured", 30, 30)]
+
+
 def test_rates_and_compound_nouns_are_their_own_facts() -> None:
     rates = [passage("Border agents recorded 227,547 migrant encounters along the US border in September.", "a",
                      "2023-10-02"),
