@@ -12,19 +12,17 @@ One untimed question first loads the model and evaluates the fixed system prompt
 from __future__ import annotations
 
 import argparse
-import math
 import statistics
 import time
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from common import load_questions
+from common import load_questions, p90, timed_answer
 
 from assistant.answerers.chat import ChatAnswerer
 from assistant.chain import NewsAssistant
 from assistant.config import Settings
-from assistant.types import Answer
 
 
 @dataclass
@@ -35,27 +33,12 @@ class Run:
     found: bool
 
 
-def p90(values: list[float]) -> float:
-    """Nearest-rank 90th percentile."""
-    ordered = sorted(values)
-    return ordered[math.ceil(0.9 * len(ordered)) - 1]
-
-
 def ask(news: NewsAssistant, answerer: ChatAnswerer, question: str, as_of: date, k: int) -> Run:
     passages = news.retrieve(question, k, as_of=as_of)
     prompt = "\n".join(str(message.text) for message in answerer.messages(question, passages, as_of))
     prompt_tokens = answerer.model.get_num_tokens(prompt)
-    started = time.perf_counter()
-    first = None
-    final: Answer | None = None
-    for piece in news.stream_answer(question, k, as_of=as_of):
-        if isinstance(piece, Answer):
-            final = piece
-        elif first is None and piece.strip():
-            first = time.perf_counter() - started
-    total = time.perf_counter() - started
-    assert final is not None
-    return Run(first if first is not None else total, total, prompt_tokens, final.found)
+    final, first, total = timed_answer(news.stream_answer(question, k, as_of=as_of))
+    return Run(first, total, prompt_tokens, final.found)
 
 
 def summary(label: str, runs: list[Run]) -> str:

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+import math
 import random
 import sys
+import time
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -30,3 +34,26 @@ def sample_lines(path: Path, limit: int, seed: int = 0) -> list[str]:
 
 def load_questions() -> list[dict]:
     return [json.loads(line) for line in (DEV / "questions.jsonl").read_text(encoding="utf-8").splitlines() if line]
+
+
+def p90(values: list[float]) -> float:
+    """Nearest-rank 90th percentile."""
+    ordered = sorted(values)
+    return ordered[max(math.ceil(0.9 * len(ordered)) - 1, 0)]
+
+
+def timed_answer(pieces: Iterable[Any]) -> tuple[Any, float, float]:
+    """Consume a `stream_answer` stream: (the final Answer, seconds to its first text piece, total seconds).
+
+    Timing starts when the stream is first iterated; call right after creating it."""
+    started = time.perf_counter()
+    first = None
+    final = None
+    for piece in pieces:
+        if not isinstance(piece, str):
+            final = piece
+        elif first is None and piece.strip():
+            first = time.perf_counter() - started
+    total = time.perf_counter() - started
+    assert final is not None, "the stream ended without an Answer"
+    return final, first if first is not None else total, total

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import random
 import statistics
 import sys
@@ -33,26 +32,20 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-from common import DEV, load_questions
+from common import DEV, load_questions, p90, timed_answer
 
 from assistant.chain import NewsAssistant
 from assistant.config import Settings
 from assistant.types import Answer
 
 sys.path.insert(0, str(DEV.parent))
-from score import has_answer, mc_pick  # noqa: E402  (the eval kit's own scorer)
+from score import has_answer, mc_pick  # the eval kit's own scorer
 
 KS = (1, 5, 10)
 
 
 def with_choices(question: dict) -> str:
     return f"{question['question']} Options: {'; '.join(question['choices'])}."
-
-
-def percentile(values: list[float], share: float) -> float:
-    """Nearest-rank percentile."""
-    ordered = sorted(values)
-    return ordered[max(math.ceil(share * len(ordered)) - 1, 0)]
 
 
 def recall(retrieved: dict[str, list[str]], questions: list[dict]) -> dict[int, float]:
@@ -85,24 +78,14 @@ class AnswerRun:
                 f"(n={len(answerable)}), all {share(self.rows, 'correct')} (n={len(self.rows)}); "
                 f"declined: answerable {declined_answerable:.3f}, unanswerable {declined_unanswerable:.3f} "
                 f"(n={len(unanswerable)}); every sentence verified {share(found, 'verified')} of {len(found)} found; "
-                f"first token p50 {statistics.median(firsts):.1f} s p90 {percentile(firsts, 0.9):.1f} s; "
-                f"total p50 {statistics.median(totals):.1f} s p90 {percentile(totals, 0.9):.1f} s")
+                f"first token p50 {statistics.median(firsts):.1f} s p90 {p90(firsts):.1f} s; "
+                f"total p50 {statistics.median(totals):.1f} s p90 {p90(totals):.1f} s")
 
 
 def ask(news: NewsAssistant, question: dict, k: int) -> tuple[Answer, float, float]:
     """The answer to the question with its choices, searched with the question alone; (answer, TTFT, total)."""
-    started = time.perf_counter()
-    first = None
-    final = None
-    for piece in news.stream_answer(with_choices(question), k=k, as_of=date.fromisoformat(question["date"]),
-                                    mode="answer", search=question["question"]):
-        if isinstance(piece, Answer):
-            final = piece
-        elif first is None and piece.strip():
-            first = time.perf_counter() - started
-    total = time.perf_counter() - started
-    assert final is not None
-    return final, first if first is not None else total, total
+    return timed_answer(news.stream_answer(with_choices(question), k=k, as_of=date.fromisoformat(question["date"]),
+                                           mode="answer", search=question["question"]))
 
 
 def main() -> None:
@@ -142,7 +125,7 @@ def main() -> None:
         leaky[question["id"]] = [p.text for p in news.retrieve(with_choices(question), k=10, as_of=as_of)]
     figures = recall(retrieved, questions)
     print("retrieval, question alone: " + " ".join(f"recall@{k} {v:.3f}" for k, v in figures.items())
-          + f"; p50 {statistics.median(seconds) * 1000:.0f} ms, p90 {percentile(seconds, 0.9) * 1000:.0f} ms "
+          + f"; p50 {statistics.median(seconds) * 1000:.0f} ms, p90 {p90(seconds) * 1000:.0f} ms "
           "per question (embedding included)", flush=True)
     print("  (secondary, leaky: choices appended to the query: "
           + " ".join(f"recall@{k} {v:.3f}" for k, v in recall(leaky, questions).items()) + ")", flush=True)
