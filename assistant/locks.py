@@ -49,6 +49,14 @@ class FileLock:
         finally:
             self._thread_lock.release()
 
+    def claim(self) -> None:
+        """Hold the lock for the rest of this process, or raise LockBusy at once (no context to leave
+        open: the operating system releases it when the process ends)."""
+        with self._thread_lock:
+            if self._depth == 0:
+                self._acquire(0)
+            self._depth += 1
+
     def _acquire(self, timeout: float | None) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)

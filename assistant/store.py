@@ -526,7 +526,7 @@ def build_client(settings: Settings) -> chromadb.ClientAPI:
     return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
 
 
-_CLAIMED: dict[Path, Any] = {}
+_CLAIMED: set[Path] = set()
 
 
 def _claim(lock_path: Path, path: Path) -> None:
@@ -534,13 +534,12 @@ def _claim(lock_path: Path, path: Path) -> None:
     lock = file_lock(lock_path)
     if lock.path in _CLAIMED:
         return
-    hold = lock.hold(timeout=0)
     try:
-        hold.__enter__()
+        lock.claim()
     except LockBusy as error:
         raise StoreUnavailable(f"{path} is open in another process ({error}); use CHROMA_MODE=server (the default) "
                                "in every process that shares it") from None
-    _CLAIMED[lock.path] = hold
+    _CLAIMED.add(lock.path)
 
 
 def build_store(settings: Settings, embeddings: Embeddings | None = None, check_vectors: bool = True) -> ChunkStore:

@@ -21,6 +21,7 @@ from ui.browser import (
     ask,
     screenshot,
     streamlit_server,
+    upload_files,
     wait_until_interactive,
 )
 
@@ -112,9 +113,8 @@ def test_uploaded_file_is_listed_in_the_library(page: Page, tmp_path: Path) -> N
     upload = tmp_path / "kelmouth-harbour.md"
     upload.write_text(UPLOAD_ARTICLE, encoding="utf-8")
     page.get_by_test_id("stSidebarNav").get_by_role("link", name="Library").click()
-    page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(str(upload))
-    page.get_by_role("button", name="Add to library").click()
-    page.get_by_text("Upload finished: 1 ingested.").wait_for(timeout=120_000)
+    upload_files(page, upload)
+    expect(page.get_by_text("Upload finished: 1 ingested.")).to_be_visible()
     cells = page.locator("[data-testid^=glide-cell]")  # the tables' accessible cells
     expect(cells.filter(has_text="kelmouth-harbour.md")).not_to_have_count(0)  # the upload's result row
     expect(page.get_by_test_id("stMetricValue")).to_have_text("8")

@@ -25,6 +25,7 @@ from ui.browser import (
     oidc_provider,
     screenshot,
     streamlit_server,
+    upload_files,
     wait_until_interactive,
 )
 
@@ -118,9 +119,8 @@ def test_editor_signs_in_uploads_and_signs_out(browser: Browser, server: Server,
     assert can_upload(page)
     upload = tmp_path / "kelmouth-harbour.md"
     upload.write_text(UPLOAD_ARTICLE, encoding="utf-8")
-    page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(str(upload))
-    page.get_by_role("button", name="Add to library").click()
-    page.get_by_text("Upload finished: 1 ingested.").wait_for(timeout=120_000)
+    upload_files(page, upload)
+    expect(page.get_by_text("Upload finished: 1 ingested.")).to_be_visible()
     expect(page.get_by_test_id("stMetricValue")).to_have_text("7")
     screenshot(page, ARTIFACTS / "screenshots" / "signed-in-editor.png")
 

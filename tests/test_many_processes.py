@@ -135,6 +135,20 @@ def test_a_data_dir_open_embedded_is_refused_to_other_processes_with_one_line(tm
     assert _ingest(data_dir, str(fixtures_dir / "volcano.txt")).returncode == 0  # free again: the server opens it
 
 
+def test_a_process_that_opened_a_store_embedded_in_a_thread_exits_cleanly(tmp_path: Path) -> None:
+    """The directory's owner lock is held for the process's life, whichever thread took it: leaving the
+    process releases it without "Exception ignored ... cannot release un-acquired lock"."""
+    data_dir = tmp_path / "data"
+    done = subprocess.run([sys.executable, "-c", "import threading; from assistant.config import Settings; "
+                           "from assistant.store import build_store; "
+                           "opener = threading.Thread(target=lambda: build_store(Settings(data_dir="
+                           f"{str(data_dir)!r}, chroma_mode='embedded', _env_file=None))); "
+                           "opener.start(); opener.join(); print('opened')"],
+                          env=_env(data_dir), cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "opened", done.stderr
+    assert "Exception ignored" not in done.stderr and "un-acquired" not in done.stderr, done.stderr
+
+
 class _SlowPage(BaseHTTPRequestHandler):
     """Serves one article page, only once the test lets it (a slow source holding an ingest mid-run)."""
 

@@ -21,7 +21,7 @@ from playwright.sync_api import Browser, expect
 
 from assistant.answerers import BackendError
 from assistant.config import Settings
-from ui.browser import CHAT_INPUT, ROOT, screenshot, streamlit_server, wait_until_interactive
+from ui.browser import CHAT_INPUT, ROOT, screenshot, streamlit_server, upload_files, wait_until_interactive
 from ui.warmup import LOADING_ENCODER, PREPARING_BACKEND, LoadingAnswerer, UnavailableAnswerer, Warmup
 
 pytestmark = pytest.mark.slow
@@ -79,9 +79,8 @@ def test_pages_are_usable_while_the_models_load_and_a_question_waits(
         upload = tmp_path / "kelmouth-harbour.md"  # and takes an upload (the embedding model is loaded by now)
         upload.write_text("# Kelmouth Harbour Reopens\n\nSource: Test Gazette\nPublished: 2025-01-20\n\n"
                           "The harbour at Kelmouth reopened on Monday after three months of repairs.\n", encoding="utf-8")
-        library.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(str(upload))
-        library.get_by_role("button", name="Add to library").click()
-        library.get_by_text("Upload finished: 1 ingested.").wait_for(timeout=120_000)
+        upload_files(library, upload)
+        expect(library.get_by_text("Upload finished: 1 ingested.")).to_be_visible()
         expect(library.get_by_test_id("stMetricValue")).to_have_text("7", timeout=WAIT)
 
         box = page.locator(CHAT_INPUT)

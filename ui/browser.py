@@ -144,6 +144,20 @@ def ask(page: Page, question: str, turn: int, timeout: float = 300.0) -> Locator
     return card
 
 
+def upload_files(page: Page, *files: Path, timeout: float = 120.0) -> None:
+    """On the Library page: choose `files`, wait until each is uploaded to the server (its chip is drawn
+    and no chip still spins; pressing the button earlier submits an empty form), press "Add to library"
+    and wait for the run to finish."""
+    from playwright.sync_api import expect
+
+    page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files([str(file) for file in files])
+    for file in files:
+        expect(page.get_by_test_id("stFileChipName").filter(has_text=file.name)).to_be_visible(timeout=timeout * 1000)
+    expect(page.get_by_test_id("stFileChipIconSpinner")).to_have_count(0, timeout=timeout * 1000)
+    page.get_by_role("button", name="Add to library").click()
+    page.get_by_text("Upload finished:").wait_for(timeout=timeout * 1000)
+
+
 def screenshot(page: Page, path: Path) -> Path:
     """The whole page, however long: the viewport is stretched to the scrolled content for the shot."""
     width, height = page.viewport_size["width"], page.viewport_size["height"]  # type: ignore[index]
