@@ -28,7 +28,7 @@ ingest-samples: install
 SERVER_ADDRESS ?= 127.0.0.1
 
 run: ingest-samples
-	$(BIN)/streamlit run ui/app.py --browser.gatherUsageStats false --server.address $(SERVER_ADDRESS)
+	$(BIN)/python -m ui --browser.gatherUsageStats false --server.address $(SERVER_ADDRESS)
 
 test: install
 	$(BIN)/python -m pytest -v

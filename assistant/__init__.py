@@ -5,10 +5,27 @@
     story = answer("How did the Brennford tram project unfold?", mode="timeline")  # story.timeline: dated events
 """
 
-from assistant.chain import NewsAssistant, answer, retrieve, stream_answer
-from assistant.filters import Filters
-from assistant.history import Turn
-from assistant.types import Answer, Article, Citation, Conflict, Freshness, Passage, TimelineEntry
+from __future__ import annotations
 
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from assistant.chain import NewsAssistant, answer, retrieve, stream_answer
+    from assistant.filters import Filters
+    from assistant.history import Turn
+    from assistant.types import Answer, Article, Citation, Conflict, Freshness, Passage, TimelineEntry
+
+_HOMES = {"NewsAssistant": "chain", "answer": "chain", "retrieve": "chain", "stream_answer": "chain",
+          "Filters": "filters", "Turn": "history", **dict.fromkeys(
+              ("Answer", "Article", "Citation", "Conflict", "Freshness", "Passage", "TimelineEntry"), "types")}
 __all__ = ["Answer", "Article", "Citation", "Conflict", "Filters", "Freshness", "NewsAssistant", "Passage",
            "TimelineEntry", "Turn", "answer", "retrieve", "stream_answer"]
+
+
+def __getattr__(name: str) -> Any:
+    """`from assistant import answer` imports the chain (LangChain, Chroma) on first use, so that
+    `assistant.config` and the other light modules import without it (PEP 562)."""
+    if name not in _HOMES:
+        raise AttributeError(f"module 'assistant' has no attribute {name!r}")
+    return getattr(import_module(f"assistant.{_HOMES[name]}"), name)

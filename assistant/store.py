@@ -40,11 +40,12 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import chromadb
 import numpy as np
 from chromadb.config import Settings as ChromaSettings
+from chromadb.errors import NotFoundError
 from langchain_chroma import Chroma
 from langchain_core.embeddings import Embeddings
 
@@ -57,6 +58,9 @@ from assistant.keyword_index import KeywordIndex
 from assistant.locks import FileLock, LockBusy, file_lock
 from assistant.signature_index import SignatureIndex
 from assistant.types import Chunk, Passage
+
+if TYPE_CHECKING:
+    from assistant.embeddings import Backend
 
 logger = logging.getLogger(__name__)
 
@@ -542,13 +546,30 @@ def _claim(lock_path: Path, path: Path) -> None:
     _CLAIMED.add(lock.path)
 
 
+def store_backend(settings: Settings) -> Backend:
+    """The EMBEDDING_BACKEND to use with this store: the setting, or for `auto` the one that makes the
+    vectors its passages hold (assistant/embeddings.py `backend_for_vectors`)."""
+    from assistant.embeddings import backend_for_vectors
+
+    if settings.embedding_backend != "auto":
+        return settings.embedding_backend
+    try:
+        chunks = build_client(settings).get_collection(settings.collection)
+    except NotFoundError:
+        return backend_for_vectors(None)
+    recorded = (chunks.metadata or {}).get(VECTORS_KEY)
+    if recorded is None and chunks.count() > 0:
+        recorded = LEGACY_VECTORS
+    return backend_for_vectors(None if recorded is None else str(recorded))
+
+
 def build_store(settings: Settings, embeddings: Embeddings | None = None, check_vectors: bool = True) -> ChunkStore:
     """The store of these settings. With `check_vectors`, a store whose passages hold vectors of another
     encoder than EMBEDDING_BACKEND's (or `embeddings`', when it says) raises VectorsMismatch."""
     from assistant.embeddings import vectors_name
 
-    vectors = getattr(embeddings, "vectors", None) or vectors_name(settings.embedding_backend)
-    backend = getattr(embeddings, "backend", None) or settings.embedding_backend
+    backend = getattr(embeddings, "backend", None) or store_backend(settings)
+    vectors = getattr(embeddings, "vectors", None) or vectors_name(backend)
     keywords = KeywordIndex(settings.data_dir / f"{settings.collection}_keywords.sqlite3",
                             settings.keyword_title_weight, settings.keyword_max_df) if settings.keyword_search else None
     signatures = SignatureIndex(settings.data_dir / f"{settings.collection}_signatures.sqlite3",

@@ -38,6 +38,10 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "max-per-article-3": {"max_per_article": 3},
     "title-weight-2": {"keyword_title_weight": 2.0},
     "dense-only": {"keyword_search": False},
+    "max-df-1": {"keyword_max_df": 1.0},  # no keyword pruning
+    "max-df-0.05": {"keyword_max_df": 0.05},
+    "max-df-0.03": {"keyword_max_df": 0.03},
+    "max-df-0.02": {"keyword_max_df": 0.02},
 }
 
 
@@ -58,14 +62,14 @@ def main() -> None:
     for name in names:
         settings = base.model_copy(update=VARIANTS[name])
         store = news.store
-        if settings.keyword_title_weight != base.keyword_title_weight:
-            store.keywords.title_weight = settings.keyword_title_weight
+        store.keywords.title_weight = settings.keyword_title_weight  # the index's own settings, for this variant
+        store.keywords.max_df = settings.keyword_max_df
         retriever = Retriever(store, news.encoder, retrieval_settings(settings))
         started = time.perf_counter()
         retrieved = {q["id"]: [p.text for p in retriever.retrieve(q["question"], k=10, as_of=date.fromisoformat(q["date"]),
                                                                   dense_only=not settings.keyword_search)]
                      for q in questions}
-        store.keywords.title_weight = base.keyword_title_weight
+        store.keywords.title_weight, store.keywords.max_df = base.keyword_title_weight, base.keyword_max_df
         figures = recall(retrieved, questions)
         print(f"{name:<20} {figures[1]:>8.3f} {figures[5]:>6.3f} {figures[10]:>6.3f}  {time.perf_counter() - started:.0f}",
               flush=True)

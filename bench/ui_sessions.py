@@ -1,6 +1,6 @@
 """Memory and responsiveness of the web app with several browser sessions on one server process.
 
-Starts `streamlit run ui/app.py` (default LLM_PROVIDER, so the local model loads when installed) on
+Starts `python -m ui` (default LLM_PROVIDER, so the local model loads when installed) on
 a temporary data directory holding the fixture and sample articles, opens N sessions in headless
 Chromium one after another, asks one question in each (all at once), then prints each page's time
 to interactive (chat input enabled) counted from navigation start and from the moment the server
@@ -9,8 +9,9 @@ started serving (its health endpoint answered), each answer's time, when the mod
 
     .venv/bin/python bench/ui_sessions.py --models /path/to/data/models   # an assembled GGUF, else the
                                                                           # parts are assembled (1.1 GB)
-    .venv/bin/python bench/ui_sessions.py --compare ...   # the same twice: UI_BACKGROUND_LOADING=false
-                                                          # (the first page waits for the models), then true
+    .venv/bin/python bench/ui_sessions.py --compare ...   # three times: `streamlit run ui/app.py` with
+        # UI_BACKGROUND_LOADING=false (the first page waits for the models), the same with true (loading
+        # starts on the first page run), then `python -m ui` (loading starts at launch)
 """
 
 from __future__ import annotations
@@ -68,20 +69,22 @@ class Run:
     serving: list[float] = field(default_factory=list)  # server serving -> chat input enabled
     answers: list[float] = field(default_factory=list)  # asked -> first source card
     first_answer_serving: float = 0.0  # server serving -> the first answer's first card
-    models_loaded: str = "?"  # as the server logged it (from the first page run)
+    models_loaded: str = "?"  # as the server logged it (from the start of loading: launch or first page run)
     rss_gib: float = 0.0
     processes: int = 0
     chroma_gib: float | None = None
 
 
-def run_server(args: argparse.Namespace, chromium: str, data_dir: Path, log: Path, background: bool) -> Run:
+def run_server(args: argparse.Namespace, chromium: str, data_dir: Path, log: Path, background: bool,
+               launcher: bool) -> Run:
     from playwright.sync_api import sync_playwright
 
     from assistant.chroma_server import running
 
-    run = Run(f"UI_BACKGROUND_LOADING={'true' if background else 'false'}")
+    run = Run(("python -m ui" if launcher else "streamlit run ui/app.py")
+              + f", UI_BACKGROUND_LOADING={'true' if background else 'false'}")
     env = {"DATA_DIR": str(data_dir), "UI_BACKGROUND_LOADING": "true" if background else "false"}
-    with streamlit_server(env, log, timeout=300) as server, sync_playwright() as playwright:
+    with streamlit_server(env, log, timeout=300, launcher=launcher) as server, sync_playwright() as playwright:
         serving = time.perf_counter()  # the health endpoint has just answered (polled every 0.5 s)
         browser = playwright.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
         pages = []
@@ -131,7 +134,7 @@ def report(run: Run, sessions: int, question: str) -> None:
               f"({navigation:.1f} s after navigation start), answer with sources after {answer:.1f} s "
               f"(all {sessions} asked at once)")
     print(f"  first answer {run.first_answer_serving:.1f} s after the server started serving; models loaded "
-          f"{run.models_loaded} after the first page run began (server log)")
+          f"{run.models_loaded} after loading began (server log; at launch unless --compare's first run)")
     print(f"  server RSS with {sessions} sessions open: {run.rss_gib:.2f} GiB ({run.processes} process"
           f"{'es' if run.processes != 1 else ''})" + (f"; Chroma server RSS {run.chroma_gib:.2f} GiB"
                                                        if run.chroma_gib is not None else ""))
@@ -143,7 +146,8 @@ def main() -> int:
     parser.add_argument("--question", default=QUESTION)
     parser.add_argument("--models", type=Path, help="a folder holding the assembled model, linked as DATA_DIR/models")
     parser.add_argument("--compare", action="store_true",
-                        help="run twice, first with UI_BACKGROUND_LOADING=false (the first page waits for the models)")
+                        help="run three times: streamlit run with UI_BACKGROUND_LOADING=false (the first page waits for "
+                        "the models), streamlit run with loading on the first page run, python -m ui")
     parser.add_argument("--log-dir", type=Path, help="keep the servers' logs here")
     args = parser.parse_args()
     chromium = find_chromium()
@@ -160,9 +164,10 @@ def main() -> int:
                        cwd=ROOT, env={**os.environ, "DATA_DIR": str(data_dir)}, check=True)
         logs = args.log_dir or Path(folder)
         runs = []
-        for background in ([False, True] if args.compare else [True]):
-            log = logs / f"streamlit-{'background' if background else 'waiting'}.log"
-            runs.append(run_server(args, chromium, data_dir, log, background))
+        # --compare: as before background loading, then loading on the first page run, then at launch
+        for background, launcher in ([(False, False), (True, False), (True, True)] if args.compare else [(True, True)]):
+            log = logs / f"streamlit-{'launch' if launcher else 'background' if background else 'waiting'}.log"
+            runs.append(run_server(args, chromium, data_dir, log, background, launcher))
             report(runs[-1], args.sessions, args.question)
         stop_server(data_dir)
     return 0

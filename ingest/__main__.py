@@ -105,11 +105,13 @@ def _server(settings: Settings, action: str) -> int:
 def _reembed(settings: Settings, quiet: bool) -> int:
     from tqdm import tqdm
 
-    from assistant.embeddings import build_embeddings
+    from assistant.embeddings import NEW_STORE_BACKEND, build_embeddings
     from assistant.store import build_store
     from assistant.trash import Trash
     from ingest.reembed import reembed
 
+    if settings.embedding_backend == "auto":  # to the vectors a new store gets, which auto then keeps using
+        settings = settings.model_copy(update={"embedding_backend": NEW_STORE_BACKEND})
     store = build_store(settings, check_vectors=False)
     encoder = build_embeddings(settings)
     bar = tqdm(unit=" passages", disable=quiet or None, file=sys.stderr)

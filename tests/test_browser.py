@@ -1,4 +1,4 @@
-"""End to end: `streamlit run ui/app.py` driven by headless Chromium (Debian's package) through Playwright.
+"""End to end: `python -m ui` driven by headless Chromium (Debian's package) through Playwright.
 
 Screenshots go to test-artifacts/screenshots/. With README_SCREENSHOT=docs/screenshot.png the
 chat answer is also saved there (how the README's image is made).

@@ -1,4 +1,4 @@
-"""Sign-in end to end: `streamlit run ui/app.py` with `[auth]` pointing at a real OpenID Connect provider
+"""Sign-in end to end: `python -m ui` with `[auth]` pointing at a real OpenID Connect provider
 (oidc-provider-mock on 127.0.0.1), driven by headless Chromium (Debian's package) through Playwright.
 
 An editor (EDITORS=@newsroom.example) signs in, uploads an article and signs out; a reader signs in,

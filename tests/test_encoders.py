@@ -140,6 +140,22 @@ def test_the_store_records_its_vectors_and_refuses_other_ones_in_one_line(tmp_pa
     assert build_store(_settings(data_dir, "onnx-int8"), check_vectors=False).count_articles() == 3  # listing works
 
 
+def test_the_default_backend_is_int8_for_a_new_store_and_follows_a_stored_one(tmp_path: Path) -> None:
+    """EMBEDDING_BACKEND=auto: no store needs re-embedding, a new one gets the fastest encoder."""
+    assert build_embeddings(_settings(tmp_path / "new", "auto")).backend == "onnx-int8"  # nothing loaded
+    new = build_store(_settings(tmp_path / "new", "auto"))
+    assert (new.backend, new.vectors) == ("onnx-int8", "all-MiniLM-L6-v2 int8")
+    for backend, follows in (("torch", "onnx"), ("onnx", "onnx"), ("onnx-int8", "onnx-int8")):
+        data_dir = tmp_path / backend
+        Ingestor(build_store(_settings(data_dir, backend)), FakeEncoder(384)).ingest(_articles(1))
+        assert build_embeddings(_settings(data_dir, "auto")).backend == follows
+        store = build_store(_settings(data_dir, "auto"))
+        assert (store.backend, store.vectors) == (follows, vectors_name(backend))
+    legacy = tmp_path / "legacy"  # passages written before stores recorded their vectors: torch's
+    Ingestor(build_store(_settings(legacy, "torch"), check_vectors=False), FakeEncoder(384)).ingest(_articles(1))
+    assert build_store(_settings(legacy, "auto")).backend == "onnx"
+
+
 def test_a_store_built_before_records_were_kept_holds_torch_vectors() -> None:
     store = memory_store()  # no vectors given: nothing recorded, as before
     Ingestor(store, FakeEncoder()).ingest(_articles(1))
@@ -250,15 +266,17 @@ def test_the_commands_name_the_mismatch_and_reembed(tmp_path: Path, models_dir: 
                               capture_output=True, env={**env, "EMBEDDING_BACKEND": backend}, timeout=600)
 
     assert run("onnx", str(FIXTURES)).returncode == 0
+    assert run("auto", str(FIXTURES)).returncode == 0  # the default follows the store's float vectors
     refused = run("onnx-int8", str(FIXTURES))
     assert refused.returncode == 1
     lines = refused.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and "python -m ingest --reembed" in lines[0]
-    done = run("onnx-int8", "--reembed")
+    done = run("auto", "--reembed")  # with the default: to the vectors a new store gets
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("re-embedded ") and "all-MiniLM-L6-v2 int8" in done.stdout
-    again = run("onnx-int8", str(FIXTURES))
+    again = run("auto", str(FIXTURES))  # and the default now follows the int8 vectors
     assert again.returncode == 0 and "unchanged" in again.stdout
+    assert run("onnx-int8", str(FIXTURES)).returncode == 0
     assert run("onnx", str(FIXTURES)).returncode == 1
 
 

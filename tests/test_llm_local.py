@@ -6,6 +6,8 @@ Skipped when llama-cpp-python is not installed (`pip install -r requirements-llm
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -151,3 +153,14 @@ def test_a_follow_up_keeps_its_subject_and_names_what_its_citation_says(samples:
         assert {citation.title for citation in result.citations} == {result.passages[0].title}
     else:
         assert result.text == NOT_FOUND
+
+
+def test_a_process_that_loaded_the_model_exits_cleanly(model_path: Path) -> None:
+    """The model is freed before the interpreter takes llama_cpp apart: no "Exception ignored in
+    Llama.__del__" at exit."""
+    program = ("import sys; from pathlib import Path; from assistant.answerers.llamacpp import load_model; "
+               "print(load_model(Path(sys.argv[1]), 512, 1).llama.n_ctx())")
+    done = subprocess.run([sys.executable, "-c", program, str(model_path)], cwd=Path(__file__).parent.parent,
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0 and done.stdout.strip() == "512", done.stderr
+    assert "Exception ignored" not in done.stderr, done.stderr

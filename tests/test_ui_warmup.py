@@ -1,4 +1,4 @@
-"""The web app is usable while its models load (ui/warmup.py): a real `streamlit run ui/app.py` whose
+"""The web app is usable while its models load (ui/warmup.py): a real `python -m ui` whose
 answering backend stays "loading" until the test opens a gate, driven by headless Chromium, and the
 loader itself with fakes.
 
@@ -111,6 +111,29 @@ def test_pages_are_usable_while_the_models_load_and_a_question_waits(
     assert log.count("models loaded after") == 1, "the models load once per process"
 
 
+def test_python_m_ui_loads_at_launch_before_anyone_visits(browser: Browser, fixtures_dir: Path,
+                                                          tmp_path: Path) -> None:
+    """`python -m ui` starts loading with the server: the models are loaded before the first visit, and
+    that visit's page uses the same loader (one store opening and one model load in the log)."""
+    env = {"DATA_DIR": str(tmp_path / "data"), "LLM_PROVIDER": "extractive"}
+    subprocess.run([sys.executable, "-m", "ingest", str(fixtures_dir / "volcano.txt"), "-q"], cwd=ROOT,
+                   env={**os.environ, **env}, check=True)
+    log = SCREENSHOTS.parent / "streamlit-launch.log"
+    with streamlit_server(env, log) as server:
+        deadline = time.monotonic() + 120
+        while "models loaded after" not in log.read_text(encoding="utf-8"):  # nobody has visited yet
+            assert time.monotonic() < deadline, "the models did not load before the first visit"
+            time.sleep(0.5)
+        page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+        page.goto(server.url)
+        wait_until_interactive(page, timeout=60)
+        expect(page.get_by_test_id("stSidebar").get_by_text("Answering backend: extractive")).to_be_visible(
+            timeout=WAIT)
+        page.context.close()
+    text = log.read_text(encoding="utf-8")
+    assert text.count("article store open after") == 1 and text.count("models loaded after") == 1, text
+
+
 class SlowEncoder:
     """A fake encoder whose first encode waits until released, as loading the model would."""
 
@@ -141,7 +164,7 @@ def test_the_store_opens_before_the_models_load(loader_settings: Settings, monke
     import threading
 
     release = threading.Event()
-    monkeypatch.setattr("ui.warmup.build_embeddings", lambda settings: SlowEncoder(release))
+    monkeypatch.setattr("assistant.embeddings.build_embeddings", lambda settings: SlowEncoder(release))
     loader = Warmup(loader_settings).start()
     assert loader.store_ready.wait(60) and loader.store_error is None
     assert loader.opened is not None and isinstance(loader.opened.answerer, LoadingAnswerer)
@@ -160,7 +183,7 @@ def test_a_backend_that_cannot_start_and_a_store_that_cannot_open(
 
     release = threading.Event()
     release.set()
-    monkeypatch.setattr("ui.warmup.build_embeddings", lambda settings: SlowEncoder(release))
+    monkeypatch.setattr("assistant.embeddings.build_embeddings", lambda settings: SlowEncoder(release))
 
     def cannot_start(settings: object, encoder: object) -> Iterator[Any]:
         raise BackendError("local", "no model file at /nowhere/model.gguf", "check LOCAL_MODEL_PATH")

@@ -1,4 +1,4 @@
-"""Newsdesk web app: `streamlit run ui/app.py` from the repo root.
+"""Newsdesk web app: `python -m ui` (or `streamlit run ui/app.py`) from the repo root.
 
 This entry point opens the shared assistant, shows the store and backend status in the sidebar
 and hands over to a page: the chat (ui/chat.py) or the library (ui/library.py). The models load in

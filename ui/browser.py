@@ -1,4 +1,4 @@
-"""Drive the app in a real browser: a `streamlit run ui/app.py` server and headless Chromium pages.
+"""Drive the app in a real browser: a `python -m ui` server and headless Chromium pages.
 
 Used by tests/test_browser.py, tests/test_browser_auth.py and bench/ui_sessions.py. Playwright is a
 development dependency, imported by its callers; it never downloads a browser here: pages run in the
@@ -91,14 +91,16 @@ def _serving(command: list[str], url: str, log: Path, env: Mapping[str, str] | N
 
 @contextmanager
 def streamlit_server(env: Mapping[str, str], log: Path, timeout: float = 120.0,
-                     secrets: Path | None = None) -> Iterator[Server]:
-    """`streamlit run ui/app.py` on 127.0.0.1 and a free port, from the repo root (so .streamlit/config.toml
+                     secrets: Path | None = None, launcher: bool = True) -> Iterator[Server]:
+    """`python -m ui` (streamlit run ui/app.py, loading at launch) on 127.0.0.1 and a free port, from the repo root (so .streamlit/config.toml
     applies), with `env` added to this process's environment; stopped on exit.
 
     `secrets` is the secrets.toml to read instead of .streamlit/secrets.toml (e.g. an `[auth]` section).
+    `launcher=False` starts plain `streamlit run ui/app.py` (loading begins on the first page run).
     """
     port = free_port()
-    command = [sys.executable, "-m", "streamlit", "run", "ui/app.py", "--server.address", "127.0.0.1",
+    start = ["-m", "ui"] if launcher else ["-m", "streamlit", "run", "ui/app.py"]
+    command = [sys.executable, *start, "--server.address", "127.0.0.1",
                "--server.port", str(port), "--server.headless", "true", "--server.fileWatcherType", "none",
                "--browser.gatherUsageStats", "false"]
     if secrets is not None:

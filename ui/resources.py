@@ -1,7 +1,8 @@
 """What every browser session of this server process shares: the assistant, the store lock, the catalogue.
 
 The assistant (embedding model, store, answering backend) is loaded once per process in the
-background (ui/warmup.py, started by `st.cache_resource` on the first page run), so pages draw as
+background (ui/warmup.py: started while the server starts, by `python -m ui`, else on the first page
+run, and shared through `st.cache_resource`), so pages draw as
 soon as the store is open; the lock is created once per process too; nothing is built at import time.
 """
 
@@ -18,7 +19,7 @@ from assistant.answerers import BackendError
 from assistant.chain import NewsAssistant
 from assistant.config import get_settings
 from assistant.store import StoredArticle
-from ui.warmup import OPENING_STORE, LoadingAnswerer, UnavailableAnswerer, Warmup
+from ui.warmup import OPENING_STORE, LoadingAnswerer, UnavailableAnswerer, Warmup, take_launched
 
 logger = logging.getLogger(__name__)
 
@@ -42,8 +43,8 @@ class StoreLock:
 
 @st.cache_resource(show_spinner=False)
 def warmup() -> Warmup:
-    """This process's loader, started on the first page run and shared by every session (ui/warmup.py)."""
-    return Warmup(get_settings()).start()
+    """This process's loader, shared by every session: the one started at launch, else one started now."""
+    return take_launched() or Warmup(get_settings()).start()
 
 
 def open_assistant() -> NewsAssistant:

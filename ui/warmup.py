@@ -1,8 +1,9 @@
 """Loads the web app's models in the background, so its pages are usable at once.
 
-One `Warmup` per server process (ui/resources.py creates it through `st.cache_resource` on the first
-page run and shares it with every session): a thread opens the article store, then loads the
-embedding model, then the answering backend (the local model takes seconds). Pages draw as soon as
+One `Warmup` per server process, shared by every session through `st.cache_resource`
+(ui/resources.py): started by `python -m ui` (ui/__main__.py) while the server starts, else on the first
+page run. Its thread opens the article store, then loads the embedding model, then the answering
+backend (the local model takes seconds). Pages draw as soon as
 the store is open (`opened`: an assistant whose answerer is a `LoadingAnswerer` still; searching,
 listing and ingesting work with it); a question asked before `done` waits for `assistant` with a
 visible status (ui/chat.py), and the sidebar says what is loading (ui/app.py). No Streamlit here.
@@ -15,14 +16,13 @@ import logging
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
 
-from assistant.answerers import BackendError, Draft
-from assistant.chain import NewsAssistant
-from assistant.config import Settings
-from assistant.embeddings import build_embeddings
-from assistant.retrieval import Retriever, retrieval_settings
-from assistant.store import build_store
-from assistant.types import Passage
+if TYPE_CHECKING:  # imported by the loading thread: `python -m ui` starts it before the server serves
+    from assistant.answerers import BackendError, Draft
+    from assistant.chain import NewsAssistant
+    from assistant.config import Settings
+    from assistant.types import Passage
 
 logger = logging.getLogger(__name__)
 
@@ -92,6 +92,12 @@ class Warmup:
     def _load(self) -> None:
         settings = self.settings
         try:
+            from assistant.answerers import BackendError
+            from assistant.chain import NewsAssistant
+            from assistant.embeddings import build_embeddings
+            from assistant.retrieval import Retriever, retrieval_settings
+            from assistant.store import build_store
+
             encoder = build_embeddings(settings)  # the model itself loads on first use, below
             store = build_store(settings, encoder)
             store.count_articles()  # a store that cannot be reached fails here
@@ -120,3 +126,19 @@ class Warmup:
             self.model_error = error
         finally:
             self.done.set()
+
+
+_LAUNCHED: list[Warmup] = []
+
+
+def start_at_launch(settings: Settings) -> Warmup:
+    """Start this process's loader before the web server serves (ui/__main__.py)."""
+    loader = Warmup(settings).start()
+    _LAUNCHED.append(loader)
+    return loader
+
+
+def take_launched() -> Warmup | None:
+    """The loader started at launch, handed out once (ui/resources.py caches it; should it fail and be
+    cleared, the next page run starts a new one), or None."""
+    return _LAUNCHED.pop() if _LAUNCHED else None

@@ -15,6 +15,7 @@ through llama-cpp-python's chat handler, with the same defanged content.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import re
@@ -139,6 +140,7 @@ def load_model(path: Path, context_window: int, threads: int | None) -> LoadedMo
     llama = llama_cpp.Llama(model_path=str(path), n_ctx=context_window, n_threads=threads or os.cpu_count() or 1,
                             n_batch=256, verbose=False)  # 512 took 0.16 GiB more RSS (bench/ui_sessions.py)
     llama.set_cache(llama_cpp.LlamaRAMCache(capacity_bytes=_STATE_CACHE_BYTES))
+    atexit.register(llama.close)  # while llama_cpp is still whole: freed at shutdown, it raises "Exception ignored"
     return LoadedModel(llama, path)
 
 
