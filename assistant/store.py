@@ -177,12 +177,9 @@ class ChunkStore:
     def recorded_vectors(self, fresh: bool = False) -> tuple[str | None, str | None]:
         """(the vectors the passages hold, the vectors an unfinished re-embed replaces): (None, None) for an
         empty store without a record; a store built before records were kept holds LEGACY_VECTORS."""
-        meta = (self.client.get_collection(self.chunks.name).metadata if fresh else self.chunks.metadata) or {}
-        recorded = meta.get(VECTORS_KEY)
-        if recorded is None and self.chunks.count() > 0:
-            recorded = LEGACY_VECTORS
-        previous = meta.get(REEMBED_KEY)
-        return (None if recorded is None else str(recorded)), (None if previous is None else str(previous))
+        collection = self.client.get_collection(self.chunks.name) if fresh else self.chunks
+        previous = (collection.metadata or {}).get(REEMBED_KEY)
+        return held_vectors(collection), (None if previous is None else str(previous))
 
     def check_vectors(self, vectors: str, backend: str = "", fresh: bool = False) -> None:
         """Refuse (VectorsMismatch, one line) a store whose passages hold other vectors than `vectors`."""
@@ -546,6 +543,15 @@ def _claim(lock_path: Path, path: Path) -> None:
     _CLAIMED.add(lock.path)
 
 
+def held_vectors(chunks: chromadb.Collection) -> str | None:
+    """The vectors a passages collection records, LEGACY_VECTORS when it has passages but no record (built
+    before records were kept), None when it is empty and has none."""
+    recorded = (chunks.metadata or {}).get(VECTORS_KEY)
+    if recorded is None and chunks.count() > 0:
+        recorded = LEGACY_VECTORS
+    return None if recorded is None else str(recorded)
+
+
 def store_backend(settings: Settings) -> Backend:
     """The EMBEDDING_BACKEND to use with this store: the setting, or for `auto` the one that makes the
     vectors its passages hold (assistant/embeddings.py `backend_for_vectors`)."""
@@ -554,13 +560,9 @@ def store_backend(settings: Settings) -> Backend:
     if settings.embedding_backend != "auto":
         return settings.embedding_backend
     try:
-        chunks = build_client(settings).get_collection(settings.collection)
+        return backend_for_vectors(held_vectors(build_client(settings).get_collection(settings.collection)))
     except NotFoundError:
         return backend_for_vectors(None)
-    recorded = (chunks.metadata or {}).get(VECTORS_KEY)
-    if recorded is None and chunks.count() > 0:
-        recorded = LEGACY_VECTORS
-    return backend_for_vectors(None if recorded is None else str(recorded))
 
 
 def build_store(settings: Settings, embeddings: Embeddings | None = None, check_vectors: bool = True) -> ChunkStore:
