@@ -23,8 +23,8 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 
 from assistant.answerers.context import passage_sentences
-from assistant.text import STOPWORDS, normalize
-from assistant.text_dates import DateMention, find_dates, label, published_day
+from assistant.text import SMALL_NUMBERS, STOPWORDS, normalize
+from assistant.text_dates import MONTH_WORDS, WEEKDAY_WORDS, DateMention, find_dates, label, published_day
 from assistant.types import Conflict, ConflictSide, Passage
 
 MAX_CONFLICTS = 3
@@ -37,8 +37,7 @@ _DIGITS = r"(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?"
 _TOKEN = re.compile(rf"US\$|[£$€¥]|{_DIGITS}(?:bn|m|k)?(?![\w])|\d+(?:st|nd|rd|th)\b|[A-Za-z][A-Za-z'’]*"
                     r"|%|[^\sA-Za-z\d]")
 _NUMBER = re.compile(rf"{_DIGITS}(?:bn|m|k)?$")
-_WORD_NUMBERS = {word: value for value, word in enumerate(
-    ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen", "twenty"])}
+_WORD_NUMBERS = {word: value for value, word in enumerate(SMALL_NUMBERS)}
 _WORD_NUMBERS.update({"thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80,
                       "ninety": 90, "hundred": 100, "dozen": 12, "dozens": 24})
 _MAGNITUDES = {"thousand": 1e3, "million": 1e6, "billion": 1e9, "trillion": 1e12, "k": 1e3, "m": 1e6, "bn": 1e9,
@@ -86,10 +85,7 @@ _CANONICAL.update({word: "injured" for word in ("injured", "injuring", "injury",
 _CANONICAL.update({word: "missing" for word in ("missing", "unaccounted")})
 _CANONICAL.update({word: "evacuated" for word in ("evacuated", "evacuation", "evacuations", "evacuate")})
 _CANONICAL.update({word: "arrested" for word in ("arrested", "arrests", "arrest", "detained")})
-_MONTH_WORDS = {"january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
-                "november", "december", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday",
-                "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec", "yesterday",
-                "today", "tonight", "week", "month", "year", "day"}
+_MONTH_WORDS = {*MONTH_WORDS, *WEEKDAY_WORDS, "yesterday", "today", "tonight", "week", "month", "year", "day"}
 _ANCHOR_SPAN = 6
 _VOTE = re.compile(r"\b(\d{1,4})\s*(?:votes?\s+)?(?:to|-|–)\s*(\d{1,4})\b(?:\s+votes?)?", re.IGNORECASE)
 

@@ -7,9 +7,10 @@ import re
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-_MONTHS = {name.lower(): number for number, name in enumerate(calendar.month_name) if name}
-_MONTHS.update({name.lower(): number for number, name in enumerate(calendar.month_abbr) if name})
-_MONTH = "|".join(sorted(_MONTHS, key=len, reverse=True))
+MONTH_NUMBERS = {name.lower(): number for number, name in enumerate(calendar.month_name) if name}
+MONTH_NUMBERS.update({name.lower(): number for number, name in enumerate(calendar.month_abbr) if name})
+"""Month names and their abbreviations ("march", "mar"), lower case -> month number."""
+_MONTH = "|".join(sorted(MONTH_NUMBERS, key=len, reverse=True))
 _DAY_MONTH_YEAR = re.compile(rf"\b(?:on\s+)?({_MONTH})\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?(?:,?\s+(\d{{4}}))?\b", re.I)
 _MONTH_YEAR = re.compile(rf"\b(?:in|during|since|of)\s+({_MONTH})\.?(?:\s+(\d{{4}}))?\b", re.I)
 _YEAR = re.compile(r"\b(?:in|during|of)\s+((?:19|20)\d\d)\b", re.I)
@@ -81,7 +82,7 @@ def time_window(question: str, as_of: date) -> DateWindow | None:
 
 def _day_month_year(question: str, as_of: date) -> DateWindow | None:
     if match := _DAY_MONTH_YEAR.search(question):
-        month, day = _MONTHS[match.group(1).lower()], int(match.group(2))
+        month, day = MONTH_NUMBERS[match.group(1).lower()], int(match.group(2))
         year = int(match.group(3)) if match.group(3) else _latest_month(month, as_of).start.year
         target = date(year, month, day)
         return DateWindow(target - timedelta(days=1), target + timedelta(days=2))
@@ -90,7 +91,7 @@ def _day_month_year(question: str, as_of: date) -> DateWindow | None:
 
 def _month_year(question: str, as_of: date) -> DateWindow | None:
     if match := _MONTH_YEAR.search(question):
-        month = _MONTHS[match.group(1).lower()]
+        month = MONTH_NUMBERS[match.group(1).lower()]
         return _month_window(int(match.group(2)), month) if match.group(2) else _latest_month(month, as_of)
     return None
 

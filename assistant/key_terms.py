@@ -29,7 +29,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-from assistant.text import STOPWORDS, normalize
+from assistant.text import SMALL_NUMBERS, STOPWORDS, normalize
 
 Kind = Literal["number", "date", "name"]
 
@@ -39,9 +39,7 @@ WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", 
 _MONTH_ABBREVIATIONS = {"jan": "january", "feb": "february", "mar": "march", "apr": "april", "jun": "june",
                         "jul": "july", "aug": "august", "sep": "september", "sept": "september",
                         "oct": "october", "nov": "november", "dec": "december"}
-_NUMBER_WORDS = {word: str(n) for n, word in enumerate((
-    "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
-    "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen", "twenty"))}
+_NUMBER_WORDS = {word: str(n) for n, word in enumerate(SMALL_NUMBERS)}
 _CONNECTORS = frozenset({"of", "de", "del", "der", "van", "von", "la", "le", "du", "da", "bin", "al", "el"})
 _NOT_NAMES = frozenset({"i", "mr", "mrs", "ms", "dr", "options", "option"})
 _BARE_ANSWER_WORDS = 3

@@ -48,6 +48,10 @@ def is_heading(line: str, max_words: int = 12) -> bool:
 
 
 _WORD = re.compile(r"\w+")
+SMALL_NUMBERS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven",
+                 "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen", "twenty")
+"""The numbers 0-20 as words, in order (index = value)."""
+
 STOPWORDS = frozenset(
     """a an the of in on at to for and or but by with from as into about after before than then
     is are was were be been being it its this that these those there he she they we you i his her

@@ -16,12 +16,14 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Literal
 
-_MONTHS = {name.lower(): number for number, name in enumerate(calendar.month_name) if name}
-_MONTHS.update({name.lower(): number for number, name in enumerate(calendar.month_abbr) if name})
-_MONTHS["sept"] = 9
-_MONTH = "|".join(sorted(_MONTHS, key=len, reverse=True))
-_WEEKDAYS = {name.lower(): number for number, name in enumerate(calendar.day_name)}
-_WEEKDAY = "|".join(_WEEKDAYS)
+from assistant.dates import MONTH_NUMBERS
+
+MONTH_WORDS = {**MONTH_NUMBERS, "sept": 9}
+"""Month names and abbreviations as article text writes them ("sept" too), lower case -> month number."""
+_MONTH = "|".join(sorted(MONTH_WORDS, key=len, reverse=True))
+WEEKDAY_WORDS = {name.lower(): number for number, name in enumerate(calendar.day_name)}
+"""Weekday names, lower case -> number (Monday 0)."""
+_WEEKDAY = "|".join(WEEKDAY_WORDS)
 
 _ISO = re.compile(r"\b((?:19|20)\d\d)-(\d\d)-(\d\d)\b")
 _DAY_MONTH = re.compile(rf"\b(\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?({_MONTH})\b(?:\.(?=\s*\d))?"
@@ -116,7 +118,7 @@ def find_dates(text: str, published: date | None) -> list[DateMention]:
         add(match.start(), match.end(), lambda y=year, m=month, d=day: (date(y, m, d), "day"))
     for pattern, day_group, month_group in ((_DAY_MONTH, 1, 2), (_MONTH_DAY, 2, 1)):
         for match in pattern.finditer(text):
-            month, day, year = _MONTHS[match.group(month_group).lower()], int(match.group(day_group)), match.group(3)
+            month, day, year = MONTH_WORDS[match.group(month_group).lower()], int(match.group(day_group)), match.group(3)
             if match.group(month_group).lower() == "may" and pattern is _MONTH_DAY and not year:
                 continue  # "may 3 people ..." is a verb; "3 May" and "May 3, 2025" are dates
             if year:
@@ -124,14 +126,14 @@ def find_dates(text: str, published: date | None) -> list[DateMention]:
             elif published is not None:
                 add(match.start(), match.end(), lambda m=month, d=day: (_closest_year(m, d, published), "day"))
     for match in _MONTH_YEAR.finditer(text):
-        month, year = _MONTHS[match.group(1).lower()], int(match.group(2))
+        month, year = MONTH_WORDS[match.group(1).lower()], int(match.group(2))
         add(match.start(), match.end(), lambda y=year, m=month: (date(y, m, 1), "month"))
     if published is not None:
         for match in _IN_MONTH.finditer(text):
-            month = _MONTHS[match.group(1).lower()]
+            month = MONTH_WORDS[match.group(1).lower()]
             add(match.start(1), match.end(1), lambda m=month: (_closest_month(m, published), "month"))
         for match in _WEEKDAY_PHRASE.finditer(text):
-            qualifier, weekday = (match.group(1) or "").lower(), _WEEKDAYS[match.group(2).lower()]
+            qualifier, weekday = (match.group(1) or "").lower(), WEEKDAY_WORDS[match.group(2).lower()]
             future = bool(_FUTURE.search(text[max(0, match.start() - 60):match.start()]))
             add(match.start(), match.end(),
                 lambda q=qualifier, w=weekday, f=future: (_weekday(q, w, published, f), "day"), relative=True)
