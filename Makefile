@@ -31,6 +31,7 @@ run: ingest-samples
 	$(BIN)/python -m ui --browser.gatherUsageStats false --server.address $(SERVER_ADDRESS)
 
 test: install
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -v
 
 bench-ingest: install

@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from assistant.chain import NewsAssistant, answer, retrieve, stream_answer
     from assistant.filters import Filters
-    from assistant.history import Turn
+    from assistant.answering.history import Turn
     from assistant.types import Answer, Article, Citation, Conflict, Freshness, Passage, TimelineEntry
 
 _HOMES = {"NewsAssistant": "chain", "answer": "chain", "retrieve": "chain", "stream_answer": "chain",
-          "Filters": "filters", "Turn": "history", **dict.fromkeys(
+          "Filters": "filters", "Turn": "answering.history", **dict.fromkeys(
               ("Answer", "Article", "Citation", "Conflict", "Freshness", "Passage", "TimelineEntry"), "types")}
 __all__ = ["Answer", "Article", "Citation", "Conflict", "Filters", "Freshness", "NewsAssistant", "Passage",
            "TimelineEntry", "Turn", "answer", "retrieve", "stream_answer"]

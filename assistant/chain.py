@@ -1,8 +1,8 @@
 """The retrieval chain (LCEL): follow-up rewriting -> retrieval -> answering -> citations.
 
-Modes: "answer" (a few cited sentences), "timeline" (dated events, oldest first: assistant/timeline.py),
+Modes: "answer" (a few cited sentences), "timeline" (dated events, oldest first: assistant/news/timeline.py),
 "auto" (a timeline when the question asks for one). Every answer also reports conflicting reports
-(assistant/conflicts.py) and how current it is (assistant/freshness.py).
+(assistant/news/conflicts.py) and how current it is (assistant/news/freshness.py).
 """
 
 from __future__ import annotations
@@ -15,18 +15,18 @@ from typing import Any
 
 from langchain_core.runnables import Runnable, RunnableLambda, RunnablePassthrough
 
-from assistant.answerers import NOT_FOUND, Answerer, Draft, build_answerer
-from assistant.answerers.chat import ChatAnswerer
-from assistant.citations import MarkerNumbering, resolve_citations
+from assistant.answering.answerers import NOT_FOUND, Answerer, Draft, build_answerer
+from assistant.answering.answerers.chat import ChatAnswerer
+from assistant.answering.citations import MarkerNumbering, resolve_citations
 from assistant.config import Settings, get_settings
-from assistant.conflicts import Disagreement, as_conflicts, find_conflicts
-from assistant.embeddings import TextEncoder, build_embeddings
+from assistant.news.conflicts import Disagreement, as_conflicts, find_conflicts
+from assistant.encoders.embeddings import TextEncoder, build_embeddings
 from assistant.filters import Filters, parse_filters
-from assistant.freshness import asked_period, assess, no_news_text, period_without_news
-from assistant.history import HistoryLike, as_turns, standalone_question
-from assistant.retrieval import Retriever, retrieval_settings
-from assistant.store import ChunkStore, build_store
-from assistant.timeline import (
+from assistant.news.freshness import asked_period, assess, no_news_text, period_without_news
+from assistant.answering.history import HistoryLike, as_turns, standalone_question
+from assistant.retrieval.retriever import Retriever, retrieval_settings
+from assistant.store.chunk_store import ChunkStore, build_store
+from assistant.news.timeline import (
     Event,
     build_events,
     is_timeline_question,
@@ -36,7 +36,7 @@ from assistant.timeline import (
     timeline_window,
 )
 from assistant.types import Answer, Citation, Passage, TimelineEntry
-from assistant.verification import CitationVerifier
+from assistant.answering.verification import CitationVerifier
 
 MODES = ("auto", "answer", "timeline")
 """`mode` of answer(): auto = a timeline when the question asks for one ("How did X unfold?"), else an answer."""

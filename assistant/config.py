@@ -73,7 +73,7 @@ class Settings(BaseSettings):
     @classmethod
     def _allowed_hosts(cls, value: object) -> object:
         """`FETCH_ALLOW_HOSTS=intranet.example, 10.0.0.0/8` -> a list; an entry that is no host or network fails."""
-        from ingest.addresses import AddressPolicy  # no dependencies; checks each entry
+        from assistant.infra.addresses import AddressPolicy  # no dependencies; checks each entry
 
         entries = value.replace(";", ",").split(",") if isinstance(value, str) else value
         if isinstance(entries, list | tuple):

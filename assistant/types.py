@@ -162,5 +162,5 @@ class Answer:
     @property
     def verified(self) -> bool:
         """An answer whose every sentence verified: each cites a passage that supports it and states its
-        key terms (names, numbers, dates); False for the not-found answer (see assistant/verification.py)."""
+        key terms (names, numbers, dates); False for the not-found answer (see assistant/answering/verification.py)."""
         return self.found and bool(self.citations) and not self.unsupported

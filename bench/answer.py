@@ -20,7 +20,7 @@ from pathlib import Path
 
 from common import load_questions, p90, timed_answer
 
-from assistant.answerers.chat import ChatAnswerer
+from assistant.answering.answerers.chat import ChatAnswerer
 from assistant.chain import NewsAssistant
 from assistant.config import Settings
 

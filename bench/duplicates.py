@@ -16,7 +16,7 @@ from difflib import SequenceMatcher
 
 from common import dev_articles_path
 
-from assistant.signature_index import SignatureIndex
+from assistant.store.signature_index import SignatureIndex
 from assistant.types import Article
 from ingest.dedup import DuplicateFinder, article_signature
 from ingest.loaders import load_file

@@ -22,7 +22,7 @@ import numpy as np
 from common import dev_articles_path, sample_lines
 
 from assistant.config import Settings
-from assistant.embeddings import MiniLMEmbeddings
+from assistant.encoders.embeddings import MiniLMEmbeddings
 from assistant.types import Article
 from ingest.chunking import chunk_article
 from ingest.loaders import load_file

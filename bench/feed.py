@@ -29,7 +29,7 @@ from typing import Any
 
 import common  # noqa: F401 (puts the checkout on sys.path)
 
-from assistant.chroma_server import stop_server
+from assistant.store.server import stop_server
 from assistant.config import get_settings
 from ingest.__main__ import main as ingest_main
 

@@ -26,10 +26,10 @@ from pathlib import Path
 
 from common import dev_articles_path, sample_lines
 
-from assistant.chroma_server import stop_server
+from assistant.store.server import stop_server
 from assistant.config import Settings
-from assistant.embeddings import build_embeddings
-from assistant.store import build_store
+from assistant.encoders.embeddings import build_embeddings
+from assistant.store.chunk_store import build_store
 from assistant.types import Article
 from ingest.chunking import chunk_article
 from ingest.loaders import load_file

@@ -26,12 +26,12 @@ from typing import Any
 
 from common import load_questions
 
-from assistant.answerers.chat import ChatAnswerer
-from assistant.answerers.context import passage_sentences
+from assistant.answering.answerers.chat import ChatAnswerer
+from assistant.answering.answerers.context import passage_sentences
 from assistant.chain import NewsAssistant
 from assistant.config import Settings
-from assistant.conflicts import Disagreement, find_conflicts
-from assistant.text import contains_phrase
+from assistant.news.conflicts import Disagreement, find_conflicts
+from assistant.nlp.text import contains_phrase
 from assistant.types import Answer
 
 STORY_QUESTIONS = [  # written for this benchmark (not dev questions), each as of a date after the story

@@ -30,7 +30,7 @@ from pathlib import Path
 from common import ROOT
 
 from assistant.chain import NewsAssistant
-from assistant.chroma_server import ensure_server, stop_server
+from assistant.store.server import ensure_server, stop_server
 from assistant.config import Settings
 
 PLACES = ["Brackwater", "Dunmarrow", "Elsinford", "Fellhaven", "Glaskirk", "Hollowmere", "Ivelbridge", "Jorvale",

@@ -28,9 +28,9 @@ import numpy as np
 from common import load_questions
 
 from assistant.chain import NewsAssistant
-from assistant.chroma_server import running, stop_server
+from assistant.store.server import running, stop_server
 from assistant.config import Settings
-from assistant.store import ChunkStore
+from assistant.store.chunk_store import ChunkStore
 
 BATCH = 4000
 

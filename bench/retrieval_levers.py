@@ -21,7 +21,7 @@ from eval_dev import recall
 
 from assistant.chain import NewsAssistant
 from assistant.config import Settings
-from assistant.retrieval import Retriever, retrieval_settings
+from assistant.retrieval.retriever import Retriever, retrieval_settings
 
 VARIANTS: dict[str, dict[str, Any]] = {
     "defaults": {},

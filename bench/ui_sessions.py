@@ -79,7 +79,7 @@ def run_server(args: argparse.Namespace, chromium: str, data_dir: Path, log: Pat
                launcher: bool) -> Run:
     from playwright.sync_api import sync_playwright
 
-    from assistant.chroma_server import running
+    from assistant.store.server import running
 
     run = Run(("python -m ui" if launcher else "streamlit run ui/app.py")
               + f", UI_BACKGROUND_LOADING={'true' if background else 'false'}")
@@ -153,7 +153,7 @@ def main() -> int:
     chromium = find_chromium()
     if chromium is None:
         raise SystemExit("chromium not found (apt-get install chromium, or set CHROMIUM)")
-    from assistant.chroma_server import stop_server
+    from assistant.store.server import stop_server
 
     with tempfile.TemporaryDirectory(prefix="newsdesk-ui-bench-") as folder:
         data_dir = Path(folder) / "data"

@@ -32,10 +32,10 @@ from pathlib import Path
 import common  # noqa: F401 (puts the checkout on sys.path)
 import numpy as np
 
-from assistant.chroma_server import stop_server
+from assistant.store.server import stop_server
 from assistant.config import Settings
-from assistant.embeddings import MiniLMEmbeddings
-from assistant.store import StoredArticle, build_store
+from assistant.encoders.embeddings import MiniLMEmbeddings
+from assistant.store.chunk_store import StoredArticle, build_store
 from assistant.types import Article
 from ingest.chunking import chunk_article
 from ingest.dedup import article_signature, signature_bytes

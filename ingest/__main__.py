@@ -21,7 +21,7 @@ from ingest.loaders import LoadError, load_paths
 from ingest.web import load_urls
 
 if TYPE_CHECKING:
-    from assistant.store import ChunkStore
+    from assistant.store.chunk_store import ChunkStore
     from ingest.feeds import FeedReader, FeedRound
     from ingest.pipeline import Ingestor
 
@@ -61,7 +61,7 @@ def _since(value: str) -> date:
 
 def _list(settings: Settings, since: date | None = None) -> int:
     """The stored articles; `since`: only those added on or after that day (UTC), oldest first."""
-    from assistant.store import build_store
+    from assistant.store.chunk_store import build_store
     from ingest.fields import one_line
 
     def row(*fields: object) -> str:  # one line per row, even for a record stored before fields were cleaned
@@ -83,7 +83,7 @@ def _list(settings: Settings, since: date | None = None) -> int:
 
 
 def _server(settings: Settings, action: str) -> int:
-    from assistant.chroma_server import StoreUnavailable, ensure_server, running, stop_server
+    from assistant.store.server import StoreUnavailable, ensure_server, running, stop_server
 
     if settings.chroma_host or settings.chroma_mode != "server":
         where = f"the server at {settings.chroma_host}" if settings.chroma_host else "embedded (CHROMA_MODE=embedded)"
@@ -105,9 +105,10 @@ def _server(settings: Settings, action: str) -> int:
 def _reembed(settings: Settings, quiet: bool) -> int:
     from tqdm import tqdm
 
-    from assistant.embeddings import NEW_STORE_BACKEND, build_embeddings
-    from assistant.store import build_store
-    from assistant.trash import Trash
+    from assistant.encoders.embeddings import build_embeddings
+    from assistant.store.vectors import NEW_STORE_BACKEND
+    from assistant.store.chunk_store import build_store
+    from assistant.store.trash import Trash
     from ingest.reembed import reembed
 
     if settings.embedding_backend == "auto":  # to the vectors a new store gets, which auto then keeps using
@@ -143,7 +144,7 @@ class _Run:
     """One ingest command: each round ingests its inputs, commits the feeds' state and prints a summary."""
 
     def __init__(self, settings: Settings, store: ChunkStore, quiet: bool, stamped: bool) -> None:
-        from assistant.embeddings import build_embeddings
+        from assistant.encoders.embeddings import build_embeddings
         from ingest.feeds import FeedReader
         from ingest.pipeline import Ingestor
 
@@ -183,7 +184,7 @@ class _Run:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from assistant.chroma_server import StoreUnavailable
+    from assistant.store.server import StoreUnavailable
 
     try:
         return _main(argv)
@@ -217,8 +218,8 @@ def _main(argv: Sequence[str] | None) -> int:
         parser.error("give files, folders or URLs to ingest, --feed URL, --list, --delete ID..., --purge-trash or "
                      "--reembed")
 
-    from assistant.store import build_store
-    from assistant.trash import Trash
+    from assistant.store.chunk_store import build_store
+    from assistant.store.trash import Trash
     from ingest.pipeline import delete_articles
 
     store = build_store(settings, check_vectors=bool(args.paths or args.feed))  # deleting needs no encoder

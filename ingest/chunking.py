@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from assistant.text import is_heading, split_sentences
+from assistant.nlp.text import is_heading, split_sentences
 from assistant.types import Article, Chunk
 
 TokenCounter = Callable[[Sequence[str]], list[int]]

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from assistant.signature_index import NUM_PERM, SignatureIndex, buckets
+from assistant.store.signature_index import NUM_PERM, SignatureIndex, buckets
 from assistant.types import Article
 
 SHINGLE_WORDS = 5

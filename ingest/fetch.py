@@ -4,7 +4,7 @@
   redirect. A watchdog closes the connection when it passes, so a server that sends one byte a second
   cannot hold a fetch (or `--watch`) longer than the timeout.
 - Only public addresses: every address a host name resolves to is checked before connecting, on every
-  redirect, and the connection goes to the checked address (ingest/addresses.py; `FETCH_ALLOW_HOSTS`
+  redirect, and the connection goes to the checked address (assistant/infra/addresses.py; `FETCH_ALLOW_HOSTS`
   lists the intranet hosts and networks allowed too). Proxy settings of the environment are not used.
 - A size cap (`MAX_FETCH_MB`), a named `User-Agent`, a redirect limit (`FETCH_MAX_REDIRECTS`, only to
   http(s), never to the same URL twice) and conditional requests (`ETag`/`Last-Modified`, 304).
@@ -25,7 +25,7 @@ from functools import partial
 from urllib.parse import quote, urldefrag, urljoin, urlsplit
 
 from assistant.config import Settings
-from ingest.addresses import AddressPolicy
+from assistant.infra.addresses import AddressPolicy
 
 _CHUNK = 64 * 1024
 _SCHEMES = ("http", "https")

@@ -16,7 +16,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from assistant.text import is_heading
+from assistant.nlp.text import is_heading
 from assistant.types import Article
 from ingest.fields import one_line
 from ingest.html import ExtractionError, Page, extract

@@ -14,12 +14,12 @@ from pathlib import PurePath
 
 import numpy as np
 
-from assistant.audit import now_iso
+from assistant.store.audit import now_iso
 from assistant.config import Settings
-from assistant.embeddings import TextEncoder
+from assistant.encoders.embeddings import TextEncoder
 from assistant.filters import UNKNOWN_DAY, day_number
-from assistant.store import AlternativeSource, ArticleWrite, ChunkStore, StoredArticle
-from assistant.trash import Trash
+from assistant.store.chunk_store import AlternativeSource, ArticleWrite, ChunkStore, StoredArticle
+from assistant.store.trash import Trash
 from assistant.types import Article, Chunk
 from ingest.chunking import chunk_article
 from ingest.dedup import DuplicateFinder, article_signature, signature_bytes

@@ -21,8 +21,8 @@ from typing import Any
 import chromadb
 import numpy as np
 
-from assistant.embeddings import TextEncoder
-from assistant.store import ChunkStore
+from assistant.encoders.embeddings import TextEncoder
+from assistant.store.chunk_store import ChunkStore
 from ingest.chunking import embed_text, title_fits
 
 logger = logging.getLogger(__name__)

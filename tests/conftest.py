@@ -12,7 +12,7 @@ import pytest
 
 from assistant.chain import NewsAssistant
 from assistant.config import Settings
-from assistant.embeddings import MiniLMEmbeddings
+from assistant.encoders.embeddings import MiniLMEmbeddings
 
 FIXTURES = Path(__file__).parent / "fixtures"
 # These tests exercise the extractive answerer (LLM_PROVIDER defaults to `auto`, the local model
@@ -56,7 +56,7 @@ def _stop_chroma_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[N
     """Stores open through a local Chroma server started on first use (CHROMA_MODE=server); each
     module's tests stop the servers of their temporary DATA_DIRs when they are done."""
     yield
-    from assistant.chroma_server import INFO_FILE, stop_server
+    from assistant.store.server import INFO_FILE, stop_server
 
     for info in tmp_path_factory.getbasetemp().glob(f"**/{INFO_FILE}"):
         stop_server(info.parent)
@@ -81,9 +81,9 @@ def expected() -> list[dict[str, Any]]:
 
 def make_assistant(settings: Settings, encoder: MiniLMEmbeddings) -> NewsAssistant:
     """A NewsAssistant on the given settings that reuses the already loaded model."""
-    from assistant.answerers import build_answerer
-    from assistant.retrieval import Retriever, retrieval_settings
-    from assistant.store import build_store
+    from assistant.answering.answerers import build_answerer
+    from assistant.retrieval.retriever import Retriever, retrieval_settings
+    from assistant.store.chunk_store import build_store
 
     store = build_store(settings, encoder)
     return NewsAssistant(settings, encoder, store, Retriever(store, encoder, retrieval_settings(settings)), build_answerer(settings, encoder))

@@ -9,9 +9,9 @@ from typing import Any
 import numpy as np
 
 from assistant.config import Settings
-from assistant.embeddings import TextEncoder
-from assistant.retrieval import Retriever, retrieval_settings
-from assistant.store import ChunkStore
+from assistant.encoders.embeddings import TextEncoder
+from assistant.retrieval.retriever import Retriever, retrieval_settings
+from assistant.store.chunk_store import ChunkStore
 
 
 def complete_articles(store: ChunkStore) -> set[str]:

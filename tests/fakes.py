@@ -9,9 +9,9 @@ from collections.abc import Sequence
 import chromadb
 import numpy as np
 
-from assistant.keyword_index import KeywordIndex
-from assistant.signature_index import SignatureIndex
-from assistant.store import ChunkStore
+from assistant.store.keyword_index import KeywordIndex
+from assistant.store.signature_index import SignatureIndex
+from assistant.store.chunk_store import ChunkStore
 
 
 class FakeEncoder:

@@ -1,13 +1,13 @@
-"""The citation check with key terms (assistant/verification.py): an answer must name what its
+"""The citation check with key terms (assistant/answering/verification.py): an answer must name what its
 citation says. Real MiniLM model, passages of the Brennford tram sample article; no store, no LLM."""
 
 from __future__ import annotations
 
 import pytest
 
-from assistant.embeddings import MiniLMEmbeddings
+from assistant.encoders.embeddings import MiniLMEmbeddings
 from assistant.types import Passage
-from assistant.verification import CitationVerifier
+from assistant.answering.verification import CitationVerifier
 
 pytestmark = pytest.mark.slow
 

@@ -11,7 +11,7 @@ import pytest
 from fakes import FakeEncoder, memory_store
 
 from assistant.config import Settings, get_settings
-from assistant.embeddings import MiniLMEmbeddings
+from assistant.encoders.embeddings import MiniLMEmbeddings
 from assistant.types import Article
 from ingest.__main__ import main as ingest_main
 from ingest.chunking import chunk_article

@@ -14,7 +14,7 @@ from conftest import make_assistant
 from test_ingest_and_answer import ingest_paths
 
 from assistant.config import Settings
-from assistant.embeddings import MiniLMEmbeddings
+from assistant.encoders.embeddings import MiniLMEmbeddings
 
 pytestmark = pytest.mark.slow
 

@@ -1,7 +1,7 @@
 import pytest
 
-from assistant.embeddings import MiniLMEmbeddings
-from assistant.text import split_sentences
+from assistant.encoders.embeddings import MiniLMEmbeddings
+from assistant.nlp.text import split_sentences
 from assistant.types import Article
 from ingest.chunking import chunk_article, sections
 

@@ -2,7 +2,7 @@ from datetime import date
 
 import pytest
 
-from assistant.dates import DateWindow, time_window
+from assistant.nlp.dates import DateWindow, time_window
 
 AS_OF = date(2024, 3, 20)  # a Wednesday
 

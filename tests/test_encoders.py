@@ -18,10 +18,10 @@ from fakes import FakeEncoder, memory_store
 from test_near_duplicates import story
 
 from assistant.config import Settings
-from assistant.embeddings import MiniLMEmbeddings, build_embeddings, vectors_name
-from assistant.keyword_index import KeywordIndex
-from assistant.onnx_export import onnx_file
-from assistant.store import REEMBED_KEY, VECTORS_KEY, ChunkStore, VectorsMismatch, build_store
+from assistant.encoders.embeddings import MiniLMEmbeddings, build_embeddings, vectors_name
+from assistant.store.keyword_index import KeywordIndex
+from assistant.encoders.onnx_export import onnx_file
+from assistant.store.chunk_store import REEMBED_KEY, VECTORS_KEY, ChunkStore, VectorsMismatch, build_store
 from assistant.types import Article
 from ingest.chunking import chunk_article
 from ingest.loaders import load_paths
@@ -87,7 +87,7 @@ def test_the_export_is_cached_and_two_processes_never_export_at_once(tmp_path: P
     assert not [name for name in os.listdir(path.parent) if name.endswith(".tmp.onnx")]
 
     script = ("import logging, sys; logging.basicConfig(level=logging.INFO, format='%(name)s %(message)s'); "
-              "from pathlib import Path; from assistant.onnx_export import onnx_file; "
+              "from pathlib import Path; from assistant.encoders.onnx_export import onnx_file; "
               "print(onnx_file(Path(sys.argv[1])))")
     fresh = tmp_path / "fresh-models"
     env = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1"}
@@ -96,7 +96,7 @@ def test_the_export_is_cached_and_two_processes_never_export_at_once(tmp_path: P
     outputs = [process.communicate(timeout=600) for process in processes]
     assert [process.returncode for process in processes] == [0, 0], [err for _, err in outputs]
     assert outputs[0][0] == outputs[1][0]
-    exports = sum(err.count("assistant.onnx_export exporting") for _, err in outputs)
+    exports = sum(err.count("assistant.encoders.onnx_export exporting") for _, err in outputs)
     assert exports == 1
     exported = Path(outputs[0][0].strip())
     assert exported.stat().st_size > 10**7
@@ -204,7 +204,7 @@ def _stored(store: ChunkStore) -> dict[str, Any]:
 @pytest.mark.slow
 def test_reembed_replaces_only_the_vectors_and_an_interrupted_run_goes_on(
         tmp_path: Path, encoder: MiniLMEmbeddings, int8_encoder: MiniLMEmbeddings) -> None:
-    from assistant.trash import Trash
+    from assistant.store.trash import Trash
 
     data_dir = tmp_path / "data"
     store = build_store(_settings(data_dir, "torch"), encoder)

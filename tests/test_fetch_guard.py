@@ -15,7 +15,7 @@ import pytest
 from pydantic import ValidationError
 
 from assistant.config import Settings
-from ingest.addresses import AddressPolicy
+from assistant.infra.addresses import AddressPolicy
 from ingest.feeds import FeedReader
 from ingest.fetch import Fetcher, FetchError
 from ingest.loaders import LoadError

@@ -2,9 +2,9 @@ from datetime import date
 
 import pytest
 
-from assistant.citations import resolve_citations
+from assistant.answering.citations import resolve_citations
 from assistant.filters import UNKNOWN_DAY, Filters, day_number, parse_filters
-from assistant.history import standalone_question
+from assistant.answering.history import standalone_question
 from assistant.types import Passage
 
 
@@ -69,7 +69,7 @@ def test_bad_history_role_is_an_error() -> None:
 
 
 def test_streamed_markers_are_renumbered_like_the_final_text() -> None:
-    from assistant.citations import MarkerNumbering
+    from assistant.answering.citations import MarkerNumbering
 
     full = "Fact three [3]. Fact one [1]. Bad [9]. Again [3]."
     pieces = ["Fact three [", "3]. Fact one [1", "]. Bad [9]", ". Again", " [3]."]

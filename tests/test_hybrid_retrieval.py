@@ -7,8 +7,8 @@ import pytest
 from test_ingest_and_answer import ingest_paths
 
 from assistant.chain import NewsAssistant
-from assistant.keyword_index import KeywordIndex, match_query
-from assistant.retrieval import diversify, fuse
+from assistant.store.keyword_index import KeywordIndex, match_query
+from assistant.retrieval.retriever import diversify, fuse
 from assistant.types import Passage
 
 TOWNS = ["Alder", "Birch", "Cedar", "Dunmore", "Elmstead", "Fernley", "Garrow", "Hollin", "Ivybridge", "Juniper"]
@@ -146,8 +146,8 @@ def test_recency_prior_prefers_passages_near_the_time_asked_about() -> None:
     from dataclasses import replace
     from datetime import date
 
-    from assistant.dates import time_window
-    from assistant.retrieval import RetrievalSettings, rank_candidates
+    from assistant.nlp.dates import time_window
+    from assistant.retrieval.retriever import RetrievalSettings, rank_candidates
 
     old = replace(_p("old", 0), published="2023-06-02")
     new = replace(_p("new", 0), published="2024-03-18")

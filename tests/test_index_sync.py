@@ -13,9 +13,9 @@ import numpy as np
 from fakes import FakeEncoder
 from test_near_duplicates import edited, story
 
-from assistant.keyword_index import KeywordIndex
-from assistant.signature_index import SignatureIndex
-from assistant.store import ChunkStore, StoredArticle
+from assistant.store.keyword_index import KeywordIndex
+from assistant.store.signature_index import SignatureIndex
+from assistant.store.chunk_store import ChunkStore, StoredArticle
 from assistant.types import Article
 from ingest.chunking import chunk_article
 from ingest.dedup import article_signature, signature_bytes
@@ -93,7 +93,7 @@ def test_a_fresh_machine_rebuilds_both_indexes_from_chroma_without_embedding() -
     assert fresh.signatures.candidates([0]) == expected  # type: ignore[union-attr]
     sig = article_signature(article("s3", 3))
     assert sig is not None
-    from assistant.signature_index import buckets
+    from assistant.store.signature_index import buckets
 
     found = {article_id for article_id, _ in fresh.signatures.candidates(buckets(sig))}  # type: ignore[union-attr]
     assert "s3" in found

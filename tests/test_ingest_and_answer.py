@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from assistant.answerers import NOT_FOUND
+from assistant.answering.answerers import NOT_FOUND
 from assistant.chain import NewsAssistant
 from ingest.__main__ import main as ingest_main
 from ingest.loaders import load_paths

@@ -21,16 +21,16 @@ from typing import Any
 
 import pytest
 
-from assistant.answerers import NOT_FOUND, build_answerer
-from assistant.answerers.base import Draft
-from assistant.answerers.chat import ChatAnswerer, is_not_found
-from assistant.answerers.gguf import default_model_path
-from assistant.answerers.llamacpp import LlamaCppChatModel, special_texts
+from assistant.answering.answerers import NOT_FOUND, build_answerer
+from assistant.answering.answerers.base import Draft
+from assistant.answering.answerers.chat import ChatAnswerer, is_not_found
+from assistant.answering.answerers.gguf import default_model_path
+from assistant.answering.answerers.llamacpp import LlamaCppChatModel, special_texts
 from assistant.chain import NewsAssistant
 from assistant.config import Settings
-from assistant.embeddings import MiniLMEmbeddings
-from assistant.retrieval import Retriever, retrieval_settings
-from assistant.store import build_store
+from assistant.encoders.embeddings import MiniLMEmbeddings
+from assistant.retrieval.retriever import Retriever, retrieval_settings
+from assistant.store.chunk_store import build_store
 from assistant.types import Answer, Passage
 from ingest.loaders import load_paths
 from ingest.pipeline import Ingestor

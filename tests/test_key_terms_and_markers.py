@@ -1,5 +1,5 @@
-"""Key terms of answer sentences (assistant/key_terms.py) and the house style of `[n]` markers
-(assistant/citations.py), in final answers and in streamed text. No model needed."""
+"""Key terms of answer sentences (assistant/nlp/key_terms.py) and the house style of `[n]` markers
+(assistant/answering/citations.py), in final answers and in streamed text. No model needed."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import re
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from assistant.answerers.chat import lost_subject
-from assistant.citations import MarkerNumbering, resolve_citations, tidy_markers
-from assistant.history import Turn
-from assistant.key_terms import KeyTerm, answer_terms, asked_kind, key_terms, occurs, proper_nouns, question_core
+from assistant.answering.answerers.chat import lost_subject
+from assistant.answering.citations import MarkerNumbering, resolve_citations, tidy_markers
+from assistant.answering.history import Turn
+from assistant.nlp.key_terms import KeyTerm, answer_terms, asked_kind, key_terms, occurs, proper_nouns, question_core
 from assistant.types import Passage
 
 

@@ -1,7 +1,7 @@
 """The Library side of "nothing lost by a click": provenance columns, uploads that would replace a stored
 article held back until an editor confirms, delete and replace into the trash, restore, the audit log.
 
-The store side (assistant/trash.py, assistant/audit.py) is tested in tests/test_trash.py.
+The store side (assistant/store/trash.py, assistant/store/audit.py) is tested in tests/test_trash.py.
 """
 
 from __future__ import annotations
@@ -34,8 +34,8 @@ from test_ui import (
 )
 
 from assistant.config import Settings
-from assistant.store import ChunkStore, build_store
-from assistant.trash import Trash
+from assistant.store.chunk_store import ChunkStore, build_store
+from assistant.store.trash import Trash
 from assistant.types import Article
 from ingest.loaders import load_file
 from ingest.pipeline import Ingestor

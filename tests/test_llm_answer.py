@@ -17,15 +17,15 @@ from langchain_core.messages import BaseMessage
 from langchain_core.outputs import ChatResult
 from pydantic import Field
 
-from assistant.answerers import NOT_FOUND
-from assistant.answerers.chat import ChatAnswerer, is_not_found
-from assistant.answerers.context import fit_passages, format_passages
+from assistant.answering.answerers import NOT_FOUND
+from assistant.answering.answerers.chat import ChatAnswerer, is_not_found
+from assistant.answering.answerers.context import fit_passages, format_passages
 from assistant.chain import NewsAssistant
 from assistant.config import Settings
-from assistant.embeddings import MiniLMEmbeddings
-from assistant.prompts import load_prompt
-from assistant.retrieval import Retriever, retrieval_settings
-from assistant.store import build_store
+from assistant.encoders.embeddings import MiniLMEmbeddings
+from assistant.answering.prompts import load_prompt
+from assistant.retrieval.retriever import Retriever, retrieval_settings
+from assistant.store.chunk_store import build_store
 from assistant.types import Answer, Passage
 from ingest.loaders import load_paths
 from ingest.pipeline import Ingestor

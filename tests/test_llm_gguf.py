@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant.answerers.gguf import ModelFileError, assemble, find_parts
+from assistant.answering.answerers.gguf import ModelFileError, assemble, find_parts
 
 
 def make_parts(folder: Path, contents: list[bytes]) -> list[Path]:

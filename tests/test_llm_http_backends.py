@@ -22,9 +22,9 @@ import streamlit as st
 from pydantic import SecretStr
 from streamlit.testing.v1 import AppTest
 
-from assistant.answerers import LOCAL_NOT_INSTALLED, BackendError, build_answerer
-from assistant.answerers.base import Draft
-from assistant.answerers.chat import ChatAnswerer
+from assistant.answering.answerers import LOCAL_NOT_INSTALLED, BackendError, build_answerer
+from assistant.answering.answerers.base import Draft
+from assistant.answering.answerers.chat import ChatAnswerer
 from assistant.chain import default_assistant
 from assistant.config import Settings, get_settings
 from assistant.types import Passage
@@ -168,7 +168,7 @@ def test_openai_compatible_server_streams_over_sse(stub: tuple[str, list[dict[st
 def test_follow_up_rewriting_uses_the_backend(stub: tuple[str, list[dict[str, Any]]]) -> None:
     url, requests = stub
     backend = answerer(llm_provider="openai", openai_base_url=f"{url}/v1", openai_api_key=SECRET)
-    from assistant.history import Turn
+    from assistant.answering.history import Turn
 
     # (a previous question naming nothing: a rewrite that drops a name it held falls back to the rule, chat.py)
     rewritten = backend.standalone_question("And how tall is it?", [Turn("user", "Tell me about the lighthouse")])

@@ -15,14 +15,14 @@ from typing import Any
 
 import pytest
 
-from assistant.answerers import NOT_FOUND, build_answerer
-from assistant.answerers.chat import ChatAnswerer
-from assistant.answerers.gguf import default_model_path
+from assistant.answering.answerers import NOT_FOUND, build_answerer
+from assistant.answering.answerers.chat import ChatAnswerer
+from assistant.answering.answerers.gguf import default_model_path
 from assistant.chain import NewsAssistant
 from assistant.config import Settings
-from assistant.embeddings import MiniLMEmbeddings
-from assistant.retrieval import Retriever, retrieval_settings
-from assistant.store import build_store
+from assistant.encoders.embeddings import MiniLMEmbeddings
+from assistant.retrieval.retriever import Retriever, retrieval_settings
+from assistant.store.chunk_store import build_store
 from assistant.types import Answer
 from ingest.loaders import load_paths
 from ingest.pipeline import Ingestor
@@ -158,7 +158,7 @@ def test_a_follow_up_keeps_its_subject_and_names_what_its_citation_says(samples:
 def test_a_process_that_loaded_the_model_exits_cleanly(model_path: Path) -> None:
     """The model is freed before the interpreter takes llama_cpp apart: no "Exception ignored in
     Llama.__del__" at exit."""
-    program = ("import sys; from pathlib import Path; from assistant.answerers.llamacpp import load_model; "
+    program = ("import sys; from pathlib import Path; from assistant.answering.answerers.llamacpp import load_model; "
                "print(load_model(Path(sys.argv[1]), 512, 1).llama.n_ctx())")
     done = subprocess.run([sys.executable, "-c", program, str(model_path)], cwd=Path(__file__).parent.parent,
                           capture_output=True, text=True, timeout=300, check=False)

@@ -24,9 +24,9 @@ from test_chroma_server import chroma_server  # noqa: F401  (fixture)
 from test_near_duplicates import edited, story
 from test_ui import OpenApp, ask, assistant_messages, library, open_app, rendered, writable_store  # noqa: F401
 
-from assistant.chroma_server import INFO_FILE, read_info, running
+from assistant.store.server import INFO_FILE, read_info, running
 from assistant.config import Settings
-from assistant.embeddings import MiniLMEmbeddings
+from assistant.encoders.embeddings import MiniLMEmbeddings
 
 pytestmark = pytest.mark.slow
 
@@ -117,7 +117,7 @@ def test_a_data_dir_open_embedded_is_refused_to_other_processes_with_one_line(tm
                                                                             fixtures_dir: Path) -> None:
     data_dir = tmp_path / "data"
     holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from assistant.config import Settings; "
-                               "from assistant.store import build_store; "
+                               "from assistant.store.chunk_store import build_store; "
                                f"build_store(Settings(data_dir={str(data_dir)!r}, chroma_mode='embedded', "
                                "_env_file=None)); print('open', flush=True); time.sleep(120)"],
                               env=_env(data_dir), cwd=REPO, stdout=subprocess.PIPE, text=True)
@@ -140,7 +140,7 @@ def test_a_process_that_opened_a_store_embedded_in_a_thread_exits_cleanly(tmp_pa
     process releases it without "Exception ignored ... cannot release un-acquired lock"."""
     data_dir = tmp_path / "data"
     done = subprocess.run([sys.executable, "-c", "import threading; from assistant.config import Settings; "
-                           "from assistant.store import build_store; "
+                           "from assistant.store.chunk_store import build_store; "
                            "opener = threading.Thread(target=lambda: build_store(Settings(data_dir="
                            f"{str(data_dir)!r}, chroma_mode='embedded', _env_file=None))); "
                            "opener.start(); opener.join(); print('opened')"],

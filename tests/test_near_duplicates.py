@@ -11,8 +11,8 @@ import pytest
 from fakes import FakeEncoder, memory_store
 
 from assistant.config import Settings, get_settings
-from assistant.signature_index import SignatureIndex
-from assistant.store import ChunkStore, build_store
+from assistant.store.signature_index import SignatureIndex
+from assistant.store.chunk_store import ChunkStore, build_store
 from assistant.types import Article
 from ingest.__main__ import main as ingest_main
 from ingest.dedup import DuplicateFinder, article_signature, shingle_hashes, signature, similarity, words

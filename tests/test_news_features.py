@@ -26,12 +26,12 @@ from streamlit.testing.v1 import AppTest
 
 from assistant.chain import NewsAssistant, default_assistant
 from assistant.config import Settings, get_settings
-from assistant.conflicts import find_conflicts, same_story, sentence_facts
-from assistant.dates import DateWindow
-from assistant.embeddings import MiniLMEmbeddings
-from assistant.freshness import asked_period, assess, period_without_news
-from assistant.text_dates import find_dates, label
-from assistant.timeline import (
+from assistant.news.conflicts import find_conflicts, same_story, sentence_facts
+from assistant.nlp.dates import DateWindow
+from assistant.encoders.embeddings import MiniLMEmbeddings
+from assistant.news.freshness import asked_period, assess, period_without_news
+from assistant.nlp.text_dates import find_dates, label
+from assistant.news.timeline import (
     Event,
     is_timeline_question,
     merge_reports,

@@ -14,14 +14,14 @@ from typing import Any
 import pytest
 from test_news_features import AS_OF, STORIES, TRAM, check_tram_timeline
 
-from assistant.answerers import build_answerer
-from assistant.answerers.chat import ChatAnswerer
-from assistant.answerers.gguf import default_model_path
+from assistant.answering.answerers import build_answerer
+from assistant.answering.answerers.chat import ChatAnswerer
+from assistant.answering.answerers.gguf import default_model_path
 from assistant.chain import NewsAssistant
 from assistant.config import Settings
-from assistant.embeddings import MiniLMEmbeddings
-from assistant.retrieval import Retriever, retrieval_settings
-from assistant.store import build_store
+from assistant.encoders.embeddings import MiniLMEmbeddings
+from assistant.retrieval.retriever import Retriever, retrieval_settings
+from assistant.store.chunk_store import build_store
 from ingest.loaders import load_paths
 from ingest.pipeline import Ingestor
 

@@ -34,8 +34,8 @@ from test_chroma_server import chroma_server  # noqa: F401  (fixture)
 from test_near_duplicates import edited, story
 
 from assistant.config import Settings
-from assistant.embeddings import MiniLMEmbeddings
-from assistant.store import ChunkStore, build_store
+from assistant.encoders.embeddings import MiniLMEmbeddings
+from assistant.store.chunk_store import ChunkStore, build_store
 from assistant.types import Article
 from ingest.loaders import load_paths
 from ingest.pipeline import Ingestor, IngestReport

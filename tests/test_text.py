@@ -1,4 +1,4 @@
-from assistant.text import contains_phrase, is_heading, normalize, split_sentences
+from assistant.nlp.text import contains_phrase, is_heading, normalize, split_sentences
 
 
 def test_sentences_keep_abbreviations_and_initials_whole() -> None:

@@ -12,9 +12,9 @@ import pytest
 from fakes import FakeEncoder, memory_store
 from test_near_duplicates import story
 
-from assistant.audit import AuditLog
-from assistant.retrieval import RetrievalSettings, Retriever
-from assistant.trash import Trash
+from assistant.store.audit import AuditLog
+from assistant.retrieval.retriever import RetrievalSettings, Retriever
+from assistant.store.trash import Trash
 from assistant.types import Article
 from ingest.pipeline import Ingestor, delete_articles
 

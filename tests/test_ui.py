@@ -16,11 +16,11 @@ from streamlit import config as st_config
 from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.element_tree import Block
 
-from assistant.answerers import NOT_FOUND, BackendError
-from assistant.answerers.chat import ChatAnswerer
+from assistant.answering.answerers import NOT_FOUND, BackendError
+from assistant.answering.answerers.chat import ChatAnswerer
 from assistant.chain import NewsAssistant, default_assistant
 from assistant.config import get_settings
-from assistant.embeddings import TextEncoder
+from assistant.encoders.embeddings import TextEncoder
 from assistant.types import Answer, Citation
 from ingest.__main__ import main as ingest_main
 from ingest.loaders import SUPPORTED_SUFFIXES

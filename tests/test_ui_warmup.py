@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, expect
 
-from assistant.answerers import BackendError
+from assistant.answering.answerers import BackendError
 from assistant.config import Settings
 from ui.browser import CHAT_INPUT, ROOT, screenshot, streamlit_server, upload_files, wait_until_interactive
 from ui.warmup import LOADING_ENCODER, PREPARING_BACKEND, LoadingAnswerer, UnavailableAnswerer, Warmup
@@ -164,7 +164,7 @@ def test_the_store_opens_before_the_models_load(loader_settings: Settings, monke
     import threading
 
     release = threading.Event()
-    monkeypatch.setattr("assistant.embeddings.build_embeddings", lambda settings: SlowEncoder(release))
+    monkeypatch.setattr("assistant.encoders.embeddings.build_embeddings", lambda settings: SlowEncoder(release))
     loader = Warmup(loader_settings).start()
     assert loader.store_ready.wait(60) and loader.store_error is None
     assert loader.opened is not None and isinstance(loader.opened.answerer, LoadingAnswerer)
@@ -183,7 +183,7 @@ def test_a_backend_that_cannot_start_and_a_store_that_cannot_open(
 
     release = threading.Event()
     release.set()
-    monkeypatch.setattr("assistant.embeddings.build_embeddings", lambda settings: SlowEncoder(release))
+    monkeypatch.setattr("assistant.encoders.embeddings.build_embeddings", lambda settings: SlowEncoder(release))
 
     def cannot_start(settings: object, encoder: object) -> Iterator[Any]:
         raise BackendError("local", "no model file at /nowhere/model.gguf", "check LOCAL_MODEL_PATH")

@@ -12,12 +12,12 @@ import pytest
 from fakes import FakeEncoder
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 
-from assistant.answerers.base import Draft
-from assistant.answerers.chat import ChatAnswerer
-from assistant.answerers.context import format_passages, quoted
-from assistant.answerers.links import drop_foreign_links
-from assistant.answerers.untrusted import DELIMITERS, defang, inert
-from assistant.prompts import PROMPTS_DIR
+from assistant.answering.answerers.base import Draft
+from assistant.answering.answerers.chat import ChatAnswerer
+from assistant.answering.answerers.context import format_passages, quoted
+from assistant.answering.answerers.links import drop_foreign_links
+from assistant.answering.answerers.untrusted import DELIMITERS, defang, inert
+from assistant.answering.prompts import PROMPTS_DIR
 from assistant.types import Passage
 
 LOOK_ALIKE_CLOSERS = ["</passages>", "< /passages>", "</ passages >", "</PASSAGES>", "</passages foo='1'>",

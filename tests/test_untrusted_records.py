@@ -14,9 +14,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from assistant.config import get_settings
-from assistant.dates import time_window
-from assistant.embeddings import MiniLMEmbeddings
-from assistant.store import ChunkStore
+from assistant.nlp.dates import time_window
+from assistant.encoders.embeddings import MiniLMEmbeddings
+from assistant.store.chunk_store import ChunkStore
 from assistant.types import Article
 from ingest.__main__ import main as ingest_main
 from ingest.fields import FIELD_LIMITS, checked_article, one_line
@@ -208,7 +208,7 @@ def test_the_command_reports_each_bad_record_stores_the_rest_and_lists_one_row_p
           json.dumps({"title": "Huge", "text": "x", "source": "s" * 400}))
     (source / "d.txt").write_text("Ferry Timetable Changes\nThe first ferry now leaves at six in the morning.\n")
     monkeypatch.setenv("DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setattr("assistant.embeddings.build_embeddings", lambda _settings: encoder)
+    monkeypatch.setattr("assistant.encoders.embeddings.build_embeddings", lambda _settings: encoder)
     get_settings.cache_clear()
     try:
         assert ingest_main([str(source), "-q"]) == 1

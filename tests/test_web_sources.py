@@ -19,7 +19,7 @@ import pytest
 from conftest import FIXTURES, make_assistant
 
 from assistant.config import Settings, get_settings
-from assistant.embeddings import MiniLMEmbeddings
+from assistant.encoders.embeddings import MiniLMEmbeddings
 from ingest.__main__ import main as ingest_main
 from ingest.fetch import Fetcher, FetchError
 from ingest.loaders import SUPPORTED_SUFFIXES, LoadError, article_id, load_file, load_paths
@@ -154,7 +154,7 @@ def cli(settings: Settings, encoder: MiniLMEmbeddings, monkeypatch: pytest.Monke
     monkeypatch.setenv("FETCH_TIMEOUT", "1")
     monkeypatch.setenv("MAX_FETCH_MB", "0.1")
     monkeypatch.setenv("FETCH_ALLOW_HOSTS", "127.0.0.1")  # the test site; loopback is refused by default
-    monkeypatch.setattr("assistant.embeddings.build_embeddings", lambda _settings: encoder)
+    monkeypatch.setattr("assistant.encoders.embeddings.build_embeddings", lambda _settings: encoder)
     get_settings.cache_clear()
 
     def run(*argv: str) -> tuple[int, str, list[str]]:

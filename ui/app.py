@@ -20,7 +20,7 @@ if str(ROOT) not in sys.path:
 
 import streamlit as st  # noqa: E402
 
-from assistant.answerers import LOCAL_NOT_INSTALLED  # noqa: E402
+from assistant.answering.answerers import LOCAL_NOT_INSTALLED  # noqa: E402
 from assistant.chain import NewsAssistant  # noqa: E402
 from assistant.config import get_settings  # noqa: E402
 from ui.account import account_sidebar, sign_in_page  # noqa: E402

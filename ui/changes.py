@@ -15,7 +15,7 @@ import pandas as pd
 import streamlit as st
 
 from assistant.chain import NewsAssistant
-from assistant.trash import Trash, TrashedArticle, expiry
+from assistant.store.trash import Trash, TrashedArticle, expiry
 from ingest.pipeline import Ingestor
 from ui.auth import NotAnEditor, require_editor
 from ui.components import escape_markdown, one_line, utc_time

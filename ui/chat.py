@@ -12,10 +12,10 @@ from typing import Any
 
 import streamlit as st
 
-from assistant.answerers import BackendError
+from assistant.answering.answerers import BackendError
 from assistant.chain import NewsAssistant
 from assistant.filters import MAX_FILTER_VALUES
-from assistant.store import AlternativeSource, StoredArticle
+from assistant.store.chunk_store import AlternativeSource, StoredArticle
 from assistant.types import Answer
 from ui.auth import can_edit
 from ui.components import answer_body, escape_markdown, one_line, render_answer_details, render_closest_passages

@@ -15,7 +15,7 @@ from urllib.parse import quote, urlsplit
 
 import streamlit as st
 
-from assistant.store import AlternativeSource
+from assistant.store.chunk_store import AlternativeSource
 from assistant.types import Answer, Citation, Conflict, Freshness, Passage, TimelineEntry
 
 _PUNCTUATION = re.compile(f"([{re.escape(string.punctuation)}])")

@@ -20,7 +20,7 @@ import pandas as pd
 import streamlit as st
 
 from assistant.chain import NewsAssistant
-from assistant.store import StoredArticle
+from assistant.store.chunk_store import StoredArticle
 from ingest.pipeline import Ingestor, delete_articles
 from ui.auth import NotAnEditor, access, require_editor
 from ui.changes import NOTICE, REFUSAL, audit_section, held_back, hold, kept_for, trash_of, trash_section

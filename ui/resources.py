@@ -15,10 +15,10 @@ from contextlib import contextmanager
 
 import streamlit as st
 
-from assistant.answerers import BackendError
+from assistant.answering.answerers import BackendError
 from assistant.chain import NewsAssistant
 from assistant.config import get_settings
-from assistant.store import StoredArticle
+from assistant.store.chunk_store import StoredArticle
 from ui.warmup import OPENING_STORE, LoadingAnswerer, UnavailableAnswerer, Warmup, take_launched
 
 logger = logging.getLogger(__name__)

@@ -24,8 +24,8 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 from assistant.config import Settings
-from assistant.store import StoredArticle
-from assistant.trash import Trash
+from assistant.store.chunk_store import StoredArticle
+from assistant.store.trash import Trash
 from assistant.types import Article
 from ingest.fields import checked_article
 from ingest.loaders import SUPPORTED_SUFFIXES, LoadError, load_file, unknown_type

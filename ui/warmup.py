@@ -19,7 +19,7 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # imported by the loading thread: `python -m ui` starts it before the server serves
-    from assistant.answerers import BackendError, Draft
+    from assistant.answering.answerers import BackendError, Draft
     from assistant.chain import NewsAssistant
     from assistant.config import Settings
     from assistant.types import Passage
@@ -92,11 +92,11 @@ class Warmup:
     def _load(self) -> None:
         settings = self.settings
         try:
-            from assistant.answerers import BackendError
+            from assistant.answering.answerers import BackendError
             from assistant.chain import NewsAssistant
-            from assistant.embeddings import build_embeddings
-            from assistant.retrieval import Retriever, retrieval_settings
-            from assistant.store import build_store
+            from assistant.encoders.embeddings import build_embeddings
+            from assistant.retrieval.retriever import Retriever, retrieval_settings
+            from assistant.store.chunk_store import build_store
 
             encoder = build_embeddings(settings)  # the model itself loads on first use, below
             store = build_store(settings, encoder)

@@ -1,0 +1,141 @@
+"""Find the passages that answer a question: dense + keyword search fused, dated, diversified.
+
+1. Dense (MiniLM cosine in Chroma) and keyword (BM25, SQLite FTS5) candidates, each pool deep.
+2. Reciprocal rank fusion with weights from settings, then two date priors relative to `as_of`:
+   every question prefers passages published near the time it is about (as_of: news questions are
+   about now; or the period it names, "this week", "in March 2024"; the prior halves every
+   RECENCY_HALF_LIFE_DAYS), and passages dated in a named period get a further boost.
+3. Adjacent passages of one article are merged; at most `max_per_article` per article.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from datetime import date
+from typing import Any
+
+from assistant.config import Settings
+from assistant.nlp.dates import DateWindow, time_window
+from assistant.encoders.embeddings import TextEncoder
+from assistant.filters import Filters, parse_filters
+from assistant.store.chunk_store import ChunkStore
+from assistant.types import Passage
+
+RRF_K = 60
+_WORKERS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="retrieval")
+"""Runs keyword searches and catalogue reads beside the dense search (threads start on first use)."""
+
+
+@dataclass(frozen=True)
+class RetrievalSettings:
+    """The ranking knobs of Settings (defaults and documentation live there)."""
+
+    dense_weight: float
+    keyword_weight: float
+    candidate_pool: int
+    max_per_article: int
+    recency_weight: float
+    recency_prior: float = 0.0
+    recency_half_life_days: float = 90.0
+
+
+def retrieval_settings(settings: Settings) -> RetrievalSettings:
+    return RetrievalSettings(settings.dense_weight, settings.keyword_weight, settings.candidate_pool,
+                             settings.max_per_article, settings.recency_weight, settings.recency_prior,
+                             settings.recency_half_life_days)
+
+
+def fuse(rankings: Sequence[tuple[float, Sequence[str]]]) -> dict[str, float]:
+    """Weighted reciprocal rank fusion of ranked id lists."""
+    scores: dict[str, float] = defaultdict(float)
+    for weight, ids in rankings:
+        for rank, chunk_id in enumerate(ids):
+            scores[chunk_id] += weight / (RRF_K + rank + 1)
+    return scores
+
+
+def diversify(ranked: Sequence[Passage], k: int, max_per_article: int) -> list[Passage]:
+    """Top k with adjacent passages of one article merged and at most max_per_article per article."""
+    chosen: list[Passage] = []
+    per_article: dict[str, int] = defaultdict(int)
+    for passage in ranked:
+        neighbour = next((i for i, kept in enumerate(chosen) if kept.article_id == passage.article_id
+                          and abs(kept.position - passage.position) == 1 and "\n\n" not in kept.text), None)
+        if neighbour is not None:
+            kept = chosen[neighbour]
+            first, second = sorted((kept, passage), key=lambda p: p.position)
+            chosen[neighbour] = replace(kept, text=f"{first.text}\n\n{second.text}", position=first.position,
+                                        section=first.section, score=max(kept.score, passage.score))
+            continue
+        if per_article[passage.article_id] >= max_per_article:
+            continue
+        per_article[passage.article_id] += 1
+        chosen.append(passage)
+        if len(chosen) == k:
+            break
+    return chosen
+
+
+class Retriever:
+    """Hybrid retrieval over the store; filters restrict both searches by source, dates and article ids."""
+
+    def __init__(self, store: ChunkStore, encoder: TextEncoder, settings: RetrievalSettings) -> None:
+        self.store = store
+        self.encoder = encoder
+        self.settings = settings
+
+    def retrieve(self, question: str, k: int = 10, filters: Filters | dict[str, Any] | None = None,
+                 as_of: date | None = None, dense_only: bool = False) -> list[Passage]:
+        """The k passages most relevant to the question, best first (`score` is cosine similarity)."""
+        if not question.strip():
+            raise ValueError("question is empty")
+        if k < 1:
+            raise ValueError(f"k must be at least 1, not {k}")
+        parsed = parse_filters(filters)
+        self.store.sync()  # what other processes stored since the last question (at most every INDEX_SYNC_SECONDS)
+        pool = max(self.settings.candidate_pool, 3 * k)
+        keywords = self.store.keywords if not dense_only else None
+        # The keyword search (SQLite, here) runs while the question is embedded and Chroma searches.
+        keyword_search = _WORKERS.submit(keywords.hits, question, pool, parsed) if keywords is not None else None
+        vector = self.encoder.encode([question])[0]
+        dense = self.store.search_candidates(vector, pool, parsed.where())
+        if keyword_search is None:
+            return self.store.complete(dense)[:k]
+        hits = keyword_search.result()
+        keyword_ids = [chunk_id for chunk_id, _, _ in hits]
+        # The records of every candidate's article are read while the keyword-only passages are fetched.
+        versions = _WORKERS.submit(self.store.current_versions, {passage.article_id for passage, _ in dense}
+                                   | {article_id for _, article_id, _ in hits})
+        known = {passage.chunk_id for passage, _ in dense}
+        extra = self.store.passage_candidates([chunk_id for chunk_id in keyword_ids if chunk_id not in known], vector)
+        complete = {passage.chunk_id for passage in self.store.complete([*dense, *extra], versions.result())}
+        day = as_of or date.today()
+        return rank_candidates([passage for passage, _ in dense if passage.chunk_id in complete], keyword_ids,
+                               [passage for passage, _ in extra if passage.chunk_id in complete],
+                               time_window(question, day), self.settings, k, day)
+
+
+def rank_candidates(dense: Sequence[Passage], keyword_ids: Sequence[str], keyword_only: Sequence[Passage],
+                    window: DateWindow | None, settings: RetrievalSettings, k: int,
+                    as_of: date | None = None) -> list[Passage]:
+    """Fuse the two rankings, prefer passages published near as_of and those dated in the question's
+    period, then diversify."""
+    scores = fuse([(settings.dense_weight, [p.chunk_id for p in dense]), (settings.keyword_weight, keyword_ids)])
+    by_id = {p.chunk_id: p for p in [*dense, *keyword_only]}
+    if as_of is not None and settings.recency_prior:  # near the period asked about: as_of, or the one named
+        period = window or DateWindow(as_of, as_of)
+        top = settings.recency_prior / (RRF_K + 1)
+        for chunk_id, passage in by_id.items():  # an undated passage counts as one half-life away
+            days = (period.distance(date.fromisoformat(passage.published)) if passage.published
+                    else settings.recency_half_life_days)
+            scores[chunk_id] += top * 0.5 ** (days / settings.recency_half_life_days)
+    if window is not None and settings.recency_weight:
+        boost = settings.recency_weight / (RRF_K + 1)
+        for chunk_id, passage in by_id.items():
+            if passage.published and window.contains(date.fromisoformat(passage.published)):
+                scores[chunk_id] += boost
+    ranked = sorted(by_id.values(), key=lambda p: scores[p.chunk_id], reverse=True)
+    return diversify(ranked, k, settings.max_per_article)

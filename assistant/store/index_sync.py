@@ -1,0 +1,144 @@
+"""Keeps this DATA_DIR's keyword and signature indexes up to date with Chroma, the one source of truth.
+
+The two SQLite indexes are derived caches: every passage's text and every article's MinHash
+signature are stored in Chroma, and each index row names the content hash it was built from.
+A process that writes an article updates its own DATA_DIR's indexes itself; what another
+process wrote (another DATA_DIR against the same CHROMA_HOST, or a writer killed half-way)
+reaches this one through the change log: every `sync()` (at most every INDEX_SYNC_SECONDS,
+before each retrieval and at the start of each ingest) reads the log entries of the last
+OVERLAP seconds and brings each named article's rows to the hash its catalogue record names,
+from its stored passages, without embedding anything. An entry whose change has not landed yet
+(the record is still being written) stays pending and is looked at again next time. The first
+sync of a process, and one after more than CHANGE_LOG_DAYS without syncing, compares every
+catalogue record instead (a full reconcile).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Collection, Iterable
+from typing import TYPE_CHECKING
+
+from assistant.infra.locks import LockBusy
+
+if TYPE_CHECKING:
+    from assistant.store.chunk_store import ChunkStore
+
+logger = logging.getLogger(__name__)
+
+OVERLAP = 120.0
+"""Seconds of the change log read again at each sync: covers writes whose entry and record land a
+little apart, and clocks of writing machines that are a little off."""
+
+
+class IndexSync:
+    """Brings one store's keyword and signature indexes up to date; thread-safe, never raises from `sync`."""
+
+    def __init__(self, store: ChunkStore, interval: float) -> None:
+        self.store = store
+        self.interval = interval
+        self._cursor: float | None = None  # newest change-log time handled; None: reconcile first
+        self._settled: set[str] = set()  # change-log entries whose change this DATA_DIR already reflects
+        self._next = 0.0
+        self._lock = threading.Lock()
+
+    @property
+    def enabled(self) -> bool:
+        return self.store.keywords is not None or self.store.signatures is not None
+
+    def sync(self, force: bool = False) -> None:
+        """Catch up with the change log (or reconcile everything); rate-limited unless `force`."""
+        if not self.enabled or (not force and time.monotonic() < self._next):
+            return
+        if not self._lock.acquire(blocking=force):
+            return  # another thread of this process is syncing right now
+        try:
+            self._next = time.monotonic() + self.interval
+            started = time.time()
+            if self._cursor is None or self._cursor < started - self._retention():
+                if self._reconcile():
+                    self._cursor = started - OVERLAP  # entries of writes still landing are read next time
+            else:
+                self._catch_up()
+        except LockBusy:
+            self._next = 0.0  # a writer of this DATA_DIR holds the lock: try again at the next call
+        except Exception:  # the indexes only add recall; a failed sync must never fail a question
+            logger.warning("could not bring the keyword/signature indexes up to date", exc_info=True)
+        finally:
+            self._lock.release()
+
+    @staticmethod
+    def _retention() -> float:
+        from assistant.store.chunk_store import CHANGE_LOG_DAYS
+
+        return CHANGE_LOG_DAYS * 86400 - OVERLAP
+
+    def _catch_up(self) -> None:
+        assert self._cursor is not None
+        entries = self.store.changes_since(self._cursor - OVERLAP)
+        pending = [entry for entry in entries if entry.id not in self._settled]
+        if pending:
+            deleted = {entry.article_id for entry in pending if entry.op == "delete"}
+            unsettled = self._update({entry.article_id for entry in pending}, deleted)
+            self._settled.update(entry.id for entry in pending if entry.article_id not in unsettled)
+        window = {entry.id for entry in entries}
+        self._settled &= window  # entries that left the window are never read again
+        if entries:
+            self._cursor = max(self._cursor, max(entry.at for entry in entries))
+
+    def _reconcile(self) -> bool:
+        """Compare every record with the local rows; True when everything could be settled."""
+        records = self.store.current_versions()
+        local = self._local_hashes(None)
+        recent = {entry.article_id: entry.op for entry in self.store.changes_since(time.time() - OVERLAP)}
+        changed = {article_id for article_id, digest in records.items() if digest and any(
+            hashes.get(article_id) != digest for hashes in local)}
+        orphans = {article_id for hashes in local for article_id in hashes if article_id not in records}
+        # rows without a record are being written right now (a recent "put") or belong to a deleted article
+        deleted = {article_id for article_id in orphans if recent.get(article_id) != "put"}
+        unsettled = self._update(changed | deleted, deleted)
+        return not unsettled and not (orphans - deleted)
+
+    def _local_hashes(self, article_ids: Collection[str] | None) -> list[dict[str, str]]:
+        return [index.hashes(article_ids) for index in (self.store.keywords, self.store.signatures)
+                if index is not None]
+
+    def _update(self, article_ids: Iterable[str], deleted: Collection[str]) -> set[str]:
+        """Bring the articles' rows to their records' versions (or delete them); returns those whose
+        change has not landed yet. Holds the store's write lock, so no local writer is half-way."""
+        article_ids = sorted(set(article_ids))
+        if not article_ids:
+            return set()
+        unsettled: set[str] = set()
+        with self.store.writing(timeout=0):
+            current = self.store.records_with_signatures(article_ids)
+            keyword_hashes = self.store.keywords.hashes(article_ids) if self.store.keywords is not None else {}
+            signature_hashes = self.store.signatures.hashes(article_ids) if self.store.signatures is not None else {}
+            rebuild: dict[str, str] = {}
+            for article_id in article_ids:
+                record = current.get(article_id)
+                if record is None:
+                    if article_id in deleted:
+                        self.store.forget_locally(article_id)
+                    else:
+                        unsettled.add(article_id)  # a "put" whose record is not written yet
+                    continue
+                digest, signature = record
+                if not digest:
+                    unsettled.add(article_id)  # being replaced or deleted right now
+                    continue
+                if self.store.keywords is not None and keyword_hashes.get(article_id) != digest:
+                    rebuild[article_id] = digest
+                if self.store.signatures is not None and signature_hashes.get(article_id) != digest:
+                    if signature is None:  # written before signatures were kept in Chroma
+                        logger.info("%s: no signature stored in Chroma; re-ingest it to detect its copies",
+                                    article_id)
+                    else:
+                        self.store.signatures.replace_article(article_id, digest, signature)
+            unsettled |= self.store.rebuild_keywords(rebuild)
+        if article_ids:
+            logger.info("index sync: %d articles brought up to date, %d pending",
+                        len(article_ids) - len(unsettled), len(unsettled))
+        return unsettled
