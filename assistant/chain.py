@@ -16,7 +16,6 @@ from typing import Any
 from langchain_core.runnables import Runnable, RunnableLambda, RunnablePassthrough
 
 from assistant.answering.answerers import NOT_FOUND, Answerer, Draft, build_answerer
-from assistant.answering.answerers.chat import ChatAnswerer
 from assistant.answering.citations import MarkerNumbering, resolve_citations
 from assistant.config import Settings, get_settings
 from assistant.news.conflicts import Disagreement, as_conflicts, find_conflicts
@@ -107,8 +106,9 @@ class NewsAssistant:
         return CitationVerifier(self.encoder, self.settings.citation_min_support)
 
     def _standalone(self, state: dict[str, Any]) -> str:
-        """A follow-up made standalone: by the LLM when the backend has one, else by the history rule."""
-        if isinstance(self.answerer, ChatAnswerer) and state.get("history"):
+        """A follow-up made standalone: by the backend when it declares it rewrites follow-ups (an LLM),
+        else by the history rule."""
+        if self.answerer.capabilities.rewrites_follow_ups and state.get("history"):
             return self.answerer.standalone_question(state["question"], as_turns(state["history"]), state["as_of"])
         return standalone_question(state["question"], state.get("history"))
 
@@ -119,7 +119,8 @@ class NewsAssistant:
 
     def _stream(self, state: dict[str, Any]) -> Iterator[str | Draft]:
         """The answer's pieces then its Draft: the backend's answer; for a timeline, its entries after the
-        LLM's overview (LLM backends only); for a recent period without articles, the sentence saying so."""
+        backend's overview (backends that declare they write one); for a recent period without articles,
+        the sentence saying so."""
         if state["gap"] is not None:
             text = no_news_text(state["gap"], state["passages"], self.settings.min_relevance)
             return iter([text, Draft(text, found=False)])
@@ -128,10 +129,8 @@ class NewsAssistant:
         return self._stream_backend(state)
 
     def _stream_backend(self, state: dict[str, Any]) -> Iterator[str | Draft]:
-        """The backend's pieces then its Draft; LLM backends also get the date that "today" means."""
-        if isinstance(self.answerer, ChatAnswerer):
-            return self.answerer.stream(state["standalone"], state["passages"], state["as_of"])
-        return self.answerer.stream(state["standalone"], state["passages"])
+        """The backend's pieces then its Draft, given the date that "today" means."""
+        return self.answerer.stream(state["standalone"], state["passages"], state["as_of"])
 
     def _stream_timeline(self, state: dict[str, Any]) -> Iterator[str | Draft]:
         events: list[Event] = state["events"]
@@ -140,7 +139,7 @@ class NewsAssistant:
             yield Draft(NOT_FOUND, found=False)
             return
         overview = ""
-        if isinstance(self.answerer, ChatAnswerer):  # a short overview above the entries
+        if self.answerer.capabilities.writes_timeline_overview:  # a short overview above the entries
             for piece in self._stream_backend(state):
                 if isinstance(piece, Draft):
                     overview = piece.text.strip() if piece.found else ""

@@ -26,7 +26,6 @@ from typing import Any
 
 from common import load_questions
 
-from assistant.answering.answerers.chat import ChatAnswerer
 from assistant.answering.answerers.context import passage_sentences
 from assistant.chain import NewsAssistant
 from assistant.config import Settings
@@ -129,10 +128,7 @@ def main() -> None:
     if withheld:  # what answering from the older articles anyway would have said
         drafts = []
         for question, answer in withheld:
-            if isinstance(news.answerer, ChatAnswerer):
-                draft = news.answerer.draft(question["question"], answer.passages, date.fromisoformat(question["date"]))
-            else:
-                draft = news.answerer.draft(question["question"], answer.passages)
+            draft = news.answerer.draft(question["question"], answer.passages, date.fromisoformat(question["date"]))
             drafts.append(draft.found and contains_phrase(draft.text, question["answer_text"]))
         print(f"  of these {len(withheld)}: {sum(q['answerable'] for q, _ in withheld)} answerable from the corpus; "
               f"the answer withheld (the backend on the same older passages) would have named the right answer "

@@ -1,17 +1,22 @@
-"""A fast, deterministic stand-in for the embedding model, for tests about the pipeline and the store."""
+"""Fast, deterministic stand-ins: the embedding model and an in-memory store (tests about the pipeline and the
+store), and an answering backend that records what the chain asks of it (tests about the answerer interface)."""
 
 from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from datetime import date
 
 import chromadb
 import numpy as np
 
+from assistant.answering.answerers.base import NOT_FOUND, Answerer, Capabilities, Draft
+from assistant.answering.history import Turn
 from assistant.store.keyword_index import KeywordIndex
 from assistant.store.signature_index import SignatureIndex
 from assistant.store.chunk_store import ChunkStore
+from assistant.types import Passage
 
 
 class FakeEncoder:
@@ -41,3 +46,28 @@ def memory_store(threshold: float = 0.8) -> ChunkStore:
     client = chromadb.EphemeralClient()
     signatures = SignatureIndex(":memory:", threshold) if threshold else None
     return ChunkStore(client, f"t{uuid.uuid4().hex[:12]}", None, KeywordIndex(":memory:"), signatures)
+
+
+class RecordingAnswerer(Answerer):
+    """Implements Answerer with the given capabilities: records each call of `stream` and
+    `standalone_question` with its arguments, streams `pieces` then a not-found Draft, and rewrites
+    every follow-up as `rewritten`."""
+
+    name = "recording"
+
+    def __init__(self, capabilities: Capabilities = Capabilities(), pieces: Sequence[str] = ("Recorded answer.",),
+                 rewritten: str = "The rewritten question?") -> None:
+        self.capabilities = capabilities
+        self.pieces = list(pieces)
+        self.rewritten = rewritten
+        self.streamed: list[tuple[str, list[Passage], date | None]] = []
+        self.rewrites: list[tuple[str, list[Turn], date | None]] = []
+
+    def stream(self, question: str, passages: Sequence[Passage], as_of: date | None = None) -> Iterator[str | Draft]:
+        self.streamed.append((question, list(passages), as_of))
+        yield from self.pieces
+        yield Draft(NOT_FOUND, found=False)
+
+    def standalone_question(self, question: str, history: Sequence[Turn], as_of: date | None = None) -> str:
+        self.rewrites.append((question, list(history), as_of))
+        return self.rewritten

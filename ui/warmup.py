@@ -16,7 +16,10 @@ import logging
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from datetime import date
 from typing import TYPE_CHECKING
+
+from assistant.answering.answerers.base import Answerer  # light: no LangChain, no settings
 
 if TYPE_CHECKING:  # imported by the loading thread: `python -m ui` starts it before the server serves
     from assistant.answering.answerers import BackendError, Draft
@@ -32,20 +35,20 @@ LOADING_LLM = "Loading the language model…"
 PREPARING_BACKEND = "Preparing the answering backend…"
 
 
-class LoadingAnswerer:
+class LoadingAnswerer(Answerer):
     """Stands in while the answering backend loads: pages that search, list or ingest use the assistant
     meanwhile; answering waits for the loaded one (ui/resources.ready_assistant), never calls this."""
 
     name = "loading"
 
-    def draft(self, question: str, passages: Sequence[Passage]) -> Draft:
+    def draft(self, question: str, passages: Sequence[Passage], as_of: date | None = None) -> Draft:
         raise RuntimeError("the answering backend is still loading")
 
-    def stream(self, question: str, passages: Sequence[Passage]) -> Iterator[str | Draft]:
+    def stream(self, question: str, passages: Sequence[Passage], as_of: date | None = None) -> Iterator[str | Draft]:
         raise RuntimeError("the answering backend is still loading")
 
 
-class UnavailableAnswerer:
+class UnavailableAnswerer(Answerer):
     """Stands in for a backend that could not start: each answer raises its BackendError with the
     retrieved passages, so the chat shows the problem and the passages while the library still works."""
 
@@ -53,10 +56,10 @@ class UnavailableAnswerer:
         self.error = error
         self.name = f"{error.backend} (unavailable)"
 
-    def draft(self, question: str, passages: Sequence[Passage]) -> Draft:
+    def draft(self, question: str, passages: Sequence[Passage], as_of: date | None = None) -> Draft:
         raise self.error.with_passages(passages)
 
-    def stream(self, question: str, passages: Sequence[Passage]) -> Iterator[str | Draft]:
+    def stream(self, question: str, passages: Sequence[Passage], as_of: date | None = None) -> Iterator[str | Draft]:
         raise self.error.with_passages(passages)
 
 

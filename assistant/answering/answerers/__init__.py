@@ -1,21 +1,28 @@
 """Answering backends, chosen by the `LLM_PROVIDER` setting through `build_answerer`.
 
-Every backend is an `Answerer` (base.py): it takes the same inputs and declares what it can do.
+Every backend is an `Answerer` (base.py): it takes the same inputs (question, passages, `as_of`; the
+history to make a follow-up standalone) and declares what it can do in its `Capabilities` (rewrite
+follow-ups, write a timeline's overview); callers read those, never a backend's class.
 May import: the rest of `assistant.answering` below it (history, prompts), `assistant.encoders`,
 `assistant.nlp` and the top-level `config`, `types`. Public names: `build_answerer`, `Answerer`,
-`Draft`, `NOT_FOUND`, `BackendError`.
+`Capabilities`, `Draft`, `NOT_FOUND`, `BackendError`. Importing this package is light (no
+LangChain, no settings): the web app's stand-in answerers (ui/warmup.py) subclass `Answerer`.
 """
 
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
-from assistant.answering.answerers.base import NOT_FOUND, Answerer, Draft
+from assistant.answering.answerers.base import NOT_FOUND, Answerer, Capabilities, Draft
 from assistant.answering.answerers.errors import BackendError
-from assistant.config import Settings
-from assistant.encoders.embeddings import TextEncoder
 
-__all__ = ["LOCAL_NOT_INSTALLED", "NOT_FOUND", "Answerer", "BackendError", "Draft", "build_answerer"]
+if TYPE_CHECKING:
+    from assistant.config import Settings
+    from assistant.encoders.embeddings import TextEncoder
+
+__all__ = ["LOCAL_NOT_INSTALLED", "NOT_FOUND", "Answerer", "BackendError", "Capabilities", "Draft",
+           "build_answerer"]
 
 logger = logging.getLogger(__name__)
 

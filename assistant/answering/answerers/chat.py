@@ -10,7 +10,7 @@ from datetime import date
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage
 
-from assistant.answering.answerers.base import NOT_FOUND, Draft
+from assistant.answering.answerers.base import NOT_FOUND, Answerer, Capabilities, Draft
 from assistant.answering.answerers.context import fit_passages, format_passages, quoted
 from assistant.answering.answerers.errors import BackendError
 from assistant.answering.answerers.links import drop_foreign_links
@@ -45,14 +45,17 @@ def is_not_found(text: str) -> bool:
     return not _MARKER.search(text) and bool(_NOT_FOUND.search(normalize(text)))
 
 
-class ChatAnswerer:
-    """Answers from numbered passages with any langchain-core chat model; also rewrites follow-ups.
+class ChatAnswerer(Answerer):
+    """Answers from numbered passages with any langchain-core chat model; also rewrites follow-ups and
+    writes a timeline's overview.
 
     Only passages at least `min_relevance` similar to the question go into the prompt (keeping
     their numbers), trimmed to `context_tokens` of text (0 = whole passages): prompt tokens are
     what a CPU model spends most of its time on. `hint` tells the user what to check when the
     backend fails.
     """
+
+    capabilities = Capabilities(rewrites_follow_ups=True, writes_timeline_overview=True)
 
     def __init__(self, name: str, model: BaseChatModel, encoder: TextEncoder, hint: str, *,
                  min_relevance: float = 0.35, context_tokens: int = 200) -> None:
@@ -65,28 +68,23 @@ class ChatAnswerer:
         self.answer_prompt = load_prompt("answer").partial(not_found=NOT_FOUND)
         self.condense_prompt = load_prompt("condense")
 
-    def messages(self, question: str, passages: Sequence[Passage], today: date | None = None) -> list[BaseMessage]:
+    def messages(self, question: str, passages: Sequence[Passage], as_of: date | None = None) -> list[BaseMessage]:
         """The answer prompt: the relevant passages, trimmed to the token budget, numbered as given."""
         shown = [(number, passage) for number, passage in enumerate(passages, start=1)
                  if passage.score >= self.min_relevance]
         numbers, relevant = [number for number, _ in shown], [passage for _, passage in shown]
         texts = fit_passages(question, relevant, self.encoder, self.context_tokens)
-        return self.answer_prompt.format_messages(today=(today or date.today()).isoformat(),
+        return self.answer_prompt.format_messages(today=(as_of or date.today()).isoformat(),
                                                   passages=format_passages(numbers, relevant, texts),
                                                   question=quoted(question))
 
-    def draft(self, question: str, passages: Sequence[Passage], today: date | None = None) -> Draft:
-        *_, result = self.stream(question, passages, today)
-        assert isinstance(result, Draft)
-        return result
-
-    def stream(self, question: str, passages: Sequence[Passage], today: date | None = None) -> Iterator[str | Draft]:
+    def stream(self, question: str, passages: Sequence[Passage], as_of: date | None = None) -> Iterator[str | Draft]:
         """Pieces of the answer as the model writes them, then the Draft. Nothing relevant: no model call."""
         if not passages or max(passage.score for passage in passages) < self.min_relevance:
             yield NOT_FOUND
             yield Draft(NOT_FOUND, found=False)
             return
-        messages = self.messages(question, passages, today)
+        messages = self.messages(question, passages, as_of)
         pieces: list[str] = []
         try:
             for chunk in self.model.stream(messages):
@@ -105,7 +103,7 @@ class ChatAnswerer:
         else:
             yield Draft(text)
 
-    def standalone_question(self, question: str, history: Sequence[Turn], today: date | None = None) -> str:
+    def standalone_question(self, question: str, history: Sequence[Turn], as_of: date | None = None) -> str:
         """A follow-up rewritten by the model into a standalone question (the history rule if that fails).
 
         Questions that do not look like follow-ups are kept as they are, which saves a model call.
@@ -114,7 +112,7 @@ class ChatAnswerer:
             return question
         lines = [f"{'User' if turn.role == 'user' else 'Assistant'}: {quoted(turn.content)[:_HISTORY_TURN_CHARS]}"
                  for turn in history[-_HISTORY_TURNS:]]
-        messages = self.condense_prompt.format_messages(today=(today or date.today()).isoformat(),
+        messages = self.condense_prompt.format_messages(today=(as_of or date.today()).isoformat(),
                                                         history="\n".join(lines), question=quoted(question))
         try:
             reply = str(self.model.invoke(messages, stop=["\n"]).text)

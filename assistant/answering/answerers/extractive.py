@@ -6,8 +6,9 @@ import math
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from datetime import date
 
-from assistant.answering.answerers.base import NOT_FOUND, Draft
+from assistant.answering.answerers.base import NOT_FOUND, Answerer, Draft
 from assistant.encoders.embeddings import TextEncoder
 from assistant.nlp.text import contains_phrase, content_words, is_heading, split_sentences
 from assistant.types import Passage
@@ -42,11 +43,13 @@ def split_options(question: str) -> tuple[str, list[str]]:
     return (question[: match.start()].strip(), options) if len(options) >= 2 else (question, [])
 
 
-class ExtractiveAnswerer:
+class ExtractiveAnswerer(Answerer):
     """Picks the 1-3 sentences of the retrieved passages closest to the question (same embedding model).
 
     For a multiple-choice question it answers with the choice that the best-scoring sentence
     naming exactly one choice supports. Nothing relevant enough: it says so and cites nothing.
+    It declares no capabilities: follow-ups are made standalone by the history rule, a timeline
+    has no overview, and `as_of` does not change what it quotes.
     """
 
     name = "extractive"
@@ -81,7 +84,7 @@ class ExtractiveAnswerer:
             candidates.append(_Candidate(number, sentence, float(similarity) + _KEYWORD_WEIGHT * overlap + bonus))
         return sorted(candidates, key=lambda candidate: candidate.score, reverse=True)
 
-    def draft(self, question: str, passages: Sequence[Passage]) -> Draft:
+    def draft(self, question: str, passages: Sequence[Passage], as_of: date | None = None) -> Draft:
         core, options = split_options(question)
         if not passages or max(passage.score for passage in passages) < self.min_relevance:
             return Draft(NOT_FOUND, found=False)
@@ -109,8 +112,9 @@ class ExtractiveAnswerer:
                 return Draft(f"{named[0]} [{candidate.passage}].", {candidate.passage: candidate.sentence})
         return Draft(NOT_FOUND, found=False)
 
-    def stream(self, question: str, passages: Sequence[Passage]) -> Iterator[str | Draft]:
-        result = self.draft(question, passages)
+    def stream(self, question: str, passages: Sequence[Passage], as_of: date | None = None) -> Iterator[str | Draft]:
+        """The whole answer as one piece, then its Draft."""
+        result = self.draft(question, passages, as_of)
         yield result.text
         yield result
 
