@@ -254,6 +254,10 @@ def test_rates_and_compound_nouns_are_their_own_facts() -> None:
                      "2023-10-03")]
     [found] = find_conflicts(rates, {1: rates[0].text}, [1, 2, 3])
     assert found.sentence() == "Reports differ: 227,547 migrant encounters [1], 232,972 migrant encounters [3]."
+    # "daily" is a rate too (it used to raise AttributeError: the rate's word is in the pattern's second group)
+    daily = [passage("Border agents recorded 10,000 migrant encounters daily along the US border.", "d", "2023-10-02")]
+    assert facts(daily[0].text) == [("number", "10,000 migrant encounters", 10000, 10000)]
+    assert find_conflicts(rates + daily, {4: daily[0].text}, [1, 2, 3, 4]) == []
 
 
 def test_conflict_sentence_and_answer_defaults() -> None:

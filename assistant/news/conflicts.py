@@ -18,9 +18,12 @@ from __future__ import annotations
 
 import math
 import re
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
+
+import Stemmer
 
 from assistant.answering.answerers.context import passage_sentences
 from assistant.nlp.text import SMALL_NUMBERS, STOPWORDS, normalize
@@ -91,19 +94,24 @@ _VOTE = re.compile(r"\b(\d{1,4})\s*(?:votes?\s+)?(?:to|-|–)\s*(\d{1,4})\b(?:\s
 
 
 def stem(word: str) -> str:
-    """A crude, consistent stem: "approved", "approves", "approving" -> "approv"; "fatalities" -> "fatality"."""
+    """The Snowball (Porter2) English stem of a word, case and accents folded (PyStemmer): "approved",
+    "approves", "approving" -> "approv", "communities" -> "communiti", "Brennford's" -> "brennford"; words
+    for what happened to people map to one word ("killed", "fatalities", "toll" -> "dead")."""
     word = normalize(word).replace(" ", "")
     if word in _CANONICAL:
         return _CANONICAL[word]
-    if word.endswith("ies") and len(word) > 4:
-        word = word[:-3] + "y"
-    elif word.endswith("s") and not word.endswith("ss") and len(word) > 3:
-        word = word[:-1]
-    if word.endswith("ing") and len(word) > 5:
-        word = word[:-3]
-    elif word.endswith("ed") and len(word) > 4:
-        word = word[:-2]
-    return word[:-1] if word.endswith("e") and len(word) > 3 else word
+    return _stemmer().stemWord(word)
+
+
+_STEMMERS = threading.local()
+
+
+def _stemmer() -> Stemmer.Stemmer:
+    """This thread's stemmer (a PyStemmer object keeps state while it stems: one per thread)."""
+    stemmer = getattr(_STEMMERS, "english", None)
+    if stemmer is None:
+        stemmer = _STEMMERS.english = Stemmer.Stemmer("english")
+    return stemmer
 
 
 @dataclass(frozen=True)
@@ -367,7 +375,7 @@ def _fact_at(sentence: str, tokens: Sequence[_Token], index: int, value: float) 
         shown_noun = key
     rate = _RATE.match(sentence[following[modifiers + extra].end:])
     if rate:  # "10,000 encounters a day" is no count of all encounters
-        key += "/" + rate.group(1).lower()
+        key += "/" + (rate.group(1) or rate.group(2)).lower()
     return Fact("number", key, frozenset(), low, high, f"{shown} {shown_noun}", (shown_noun,)), \
         used + modifiers + extra + 1
 
