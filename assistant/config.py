@@ -21,6 +21,10 @@ class Settings(BaseSettings):
     chroma_port: int = 8000
     chroma_mode: Literal["server", "embedded"] = "server"
     index_sync_seconds: float = Field(default=1.0, ge=0)
+    writer_lease_seconds: float = Field(default=30.0, gt=0)
+    """With CHROMA_HOST: a machine's writer lease lapses this long after its last renewal (store/writer_lease.py)."""
+    writer_lease_wait: float = Field(default=10.0, ge=0)
+    """With CHROMA_HOST: how long a write waits for another machine's writer lease before it is refused."""
 
     embedding_provider: Literal["minilm"] = "minilm"
     embedding_backend: Literal["auto", "torch", "onnx", "onnx-int8"] = "auto"

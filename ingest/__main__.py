@@ -8,6 +8,7 @@ import logging
 import sys
 import time
 from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import replace
 from datetime import date, datetime
 from itertools import chain
@@ -34,6 +35,9 @@ def _parser() -> argparse.ArgumentParser:
                         help="an RSS or Atom feed whose entries to ingest (repeatable)")
     parser.add_argument("--watch", type=float, metavar="MINUTES",
                         help="with --feed: poll the feeds again every MINUTES until stopped (Ctrl-C)")
+    parser.add_argument("--restore-deleted", action="store_true",
+                        help="with --feed: fetch again the entries whose article an editor deleted, when the feed "
+                             "shows them changed since (else a deleted entry is never fetched again)")
     parser.add_argument("--list", action="store_true", help="list stored articles")
     parser.add_argument("--since", metavar="DATE",
                         help="with --list: only the articles added (stored) on or after DATE (YYYY-MM-DD, UTC), "
@@ -97,7 +101,7 @@ def _server(settings: Settings, action: str) -> int:
     except StoreUnavailable as error:
         print(error, file=sys.stderr)
         return 1
-    print(f"Chroma server for {info.path}: http://{info.host}:{info.port} (pid {info.pid})" if info
+    print(f"Chroma server for {info.path}: {info.socket} (pid {info.pid})" if info
           else f"no Chroma server is running for {settings.data_dir.resolve() / 'chroma'}")
     return 0
 
@@ -143,14 +147,16 @@ def _sources(paths: Sequence[str], fetcher: Fetcher, max_bytes: int) -> Iterator
 class _Run:
     """One ingest command: each round ingests its inputs, commits the feeds' state and prints a summary."""
 
-    def __init__(self, settings: Settings, store: ChunkStore, quiet: bool, stamped: bool) -> None:
+    def __init__(self, settings: Settings, store: ChunkStore, quiet: bool, stamped: bool,
+                 restore_deleted: bool = False) -> None:
         from assistant.encoders.embeddings import build_embeddings
         from ingest.feeds import FeedReader
         from ingest.pipeline import Ingestor
 
         self.store = store
+        self.trash_days = settings.trash_days
         self.ingestor: Ingestor = Ingestor.from_settings(settings, store, build_embeddings(settings))
-        self.reader: FeedReader = FeedReader.from_settings(settings)
+        self.reader: FeedReader = FeedReader.from_settings(settings, restore_deleted)
         self.quiet = quiet
         self.stamped = stamped
 
@@ -172,10 +178,20 @@ class _Run:
 
     def _feed_items(self, feeds: Sequence[str], rounds: list[FeedRound]) -> Iterator[Article | LoadError]:
         for url in feeds:
-            result, items = self.reader.poll(url, self._stored_ids)
+            result, items = self.reader.poll(url, self._stored_ids, self._deleted_ids)
             rounds.append(result)
             for item in items:  # provenance: the feed, not whoever runs the command
                 yield replace(item, added_by=f"feed:{url}") if isinstance(item, Article) else item
+
+    def _deleted_ids(self, article_ids: AbstractSet[str]) -> set[str]:
+        """Of these article ids, those an editor deleted: a version of it is in the trash, or the audit log
+        records its delete (also after the trash was purged)."""
+        from assistant.store.trash import Trash
+
+        found = Trash(self.store, self.trash_days).holds(article_ids)
+        if self.store.audit is not None and article_ids - found:
+            found |= self.store.audit.deleted(article_ids - found)
+        return found
 
     def _stored_ids(self) -> set[str]:
         """Ids of the stored articles and of the copies recorded as their alternative sources."""
@@ -184,12 +200,17 @@ class _Run:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from assistant.store.server import StoreUnavailable
+    from assistant.store.errors import DiskFull, StoreUnavailable, is_disk_full
 
     try:
         return _main(argv)
     except StoreUnavailable as error:  # e.g. the directory is held by a CHROMA_MODE=embedded process
         print(f"error: {error}", file=sys.stderr)
+        return 1
+    except Exception as error:
+        if not is_disk_full(error):
+            raise
+        print(f"error: {DiskFull(get_settings().data_dir.resolve())}", file=sys.stderr)
         return 1
 
 
@@ -198,6 +219,8 @@ def _main(argv: Sequence[str] | None) -> int:
     args = parser.parse_args(argv)
     if args.watch is not None and (not args.feed or args.watch <= 0):
         parser.error("--watch MINUTES needs --feed URL and a number of minutes above 0")
+    if args.restore_deleted and not args.feed:
+        parser.error("--restore-deleted goes with --feed URL")
     if args.since is not None:
         if not args.list:
             print("error: --since DATE goes with --list", file=sys.stderr)
@@ -236,7 +259,7 @@ def _main(argv: Sequence[str] | None) -> int:
         if args.if_empty and store.count_articles():
             print(f"store already holds {store.count_articles()} articles; nothing ingested")
             return status
-        run = _Run(settings, store, args.quiet, stamped=args.watch is not None)
+        run = _Run(settings, store, args.quiet, stamped=args.watch is not None, restore_deleted=args.restore_deleted)
         sources = _sources(args.paths, Fetcher.from_settings(settings), int(settings.max_file_mb * 1e6))
         try:
             status = max(status, run.round(sources, args.feed))

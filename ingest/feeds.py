@@ -5,6 +5,12 @@ by its link; its fingerprint (the feed's dates, title, summary and content for i
 article is stored, so an entry the feed shows unchanged is skipped without fetching its page. The
 state is a JSON file in DATA_DIR, replaced atomically. The feed's validators are kept only when every
 entry is stored, so an entry that failed is retried by the next poll.
+
+Deletes stick: an entry whose stored article is gone because an editor deleted it (the trash or the audit
+log says so) is marked deleted in the state and never fetched again, unless the feed shows it changed
+since (its fingerprint is no longer the deleted version's) and the poll was asked to restore deleted
+entries (`python -m ingest --feed URL --restore-deleted`). An entry whose article is gone without a delete
+(a new, empty store) is fetched again.
 """
 
 from __future__ import annotations
@@ -38,6 +44,8 @@ logger = logging.getLogger(__name__)
 DEFAULT_MAX_ENTRIES = Settings.model_fields["max_feed_entries"].default
 StoredIds = Callable[[], AbstractSet[str]]
 """Returns the ids of the articles in the store (called only when needed)."""
+DeletedIds = Callable[[AbstractSet[str]], AbstractSet[str]]
+"""Of these article ids (not stored), those an editor deleted (called only when needed)."""
 
 
 @dataclass(frozen=True)
@@ -67,6 +75,10 @@ class FeedRound:
     skipped: int = 0
     """Entries past MAX_FEED_ENTRIES, not read in this poll."""
     cap: int = 0
+    deleted: int = 0
+    """Entries whose article an editor deleted: not fetched again."""
+    restored: int = 0
+    """Deleted entries changed upstream and fetched again (restore_deleted)."""
     etag: str | None = None
     last_modified: str | None = None
     pending: list[_Entry] = field(default_factory=list)
@@ -81,34 +93,42 @@ class FeedRound:
             return f"{name}: not modified"
         return (f"{name}: {self.entries} entries, {self.unchanged} unchanged, {self.fetched} pages fetched, "
                 f"{self.from_feed} from feed content"
+                + (f", {self.deleted} deleted here, not fetched again" if self.deleted else "")
+                + (f", {self.restored} deleted but changed upstream, fetched again" if self.restored else "")
                 + (f", {self.skipped} more not read (MAX_FEED_ENTRIES is {self.cap})" if self.skipped else ""))
 
 
 class FeedReader:
     """Polls feeds; a poll reads at most `max_entries` entries (the first ones the feed lists)."""
 
-    def __init__(self, fetcher: Fetcher, state_path: Path, max_entries: int = DEFAULT_MAX_ENTRIES) -> None:
+    def __init__(self, fetcher: Fetcher, state_path: Path, max_entries: int = DEFAULT_MAX_ENTRIES,
+                 restore_deleted: bool = False) -> None:
+        """`restore_deleted`: fetch again an entry whose article an editor deleted when the feed shows it
+        changed since (else a deleted entry is never fetched again)."""
         self.fetcher = fetcher
         self.state_path = state_path
         self.max_entries = max_entries
+        self.restore_deleted = restore_deleted
         self.state: dict[str, dict[str, Any]] = _read_state(state_path)
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> FeedReader:
+    def from_settings(cls, settings: Settings, restore_deleted: bool = False) -> FeedReader:
         """Feed state in DATA_DIR/<COLLECTION>_feeds.json, beside the store it describes."""
         return cls(Fetcher.from_settings(settings), settings.data_dir / f"{settings.collection}_feeds.json",
-                   settings.max_feed_entries)
+                   settings.max_feed_entries, restore_deleted)
 
-    def poll(self, url: str, stored_ids: StoredIds) -> tuple[FeedRound, Iterator[Article | LoadError]]:
-        """Fetch the feed now; the returned iterator yields its new or changed entries' articles."""
+    def poll(self, url: str, stored_ids: StoredIds,
+             deleted_ids: DeletedIds = lambda ids: set()) -> tuple[FeedRound, Iterator[Article | LoadError]]:
+        """Fetch the feed now; the returned iterator yields its new or changed entries' articles.
+        `deleted_ids` tells which of the articles the state knows but the store no longer holds were deleted."""
         result = FeedRound(url)
         try:
-            return self._poll(url, stored_ids, result)
+            return self._poll(url, stored_ids, deleted_ids, result)
         except Exception as error:  # whatever else goes wrong with this feed fails this feed only
             result.error = True
             return result, iter([LoadError(url, f"could not read the feed ({describe(error)})")])
 
-    def _poll(self, url: str, stored_ids: StoredIds,
+    def _poll(self, url: str, stored_ids: StoredIds, deleted_ids: DeletedIds,
               result: FeedRound) -> tuple[FeedRound, Iterator[Article | LoadError]]:
         previous = self.state.get(url, {})
         try:
@@ -138,29 +158,46 @@ class FeedReader:
             logger.warning("%s: the feed lists %d entries; read the first %d (MAX_FEED_ENTRIES)",
                            url, len(parsed.entries), self.max_entries)
         broken: list[LoadError] = []
+        read: list[_Entry] = []
         for number, raw in enumerate(entries, start=1):
             result.entries += 1
             try:
-                entry = _entry(raw)
+                read.append(_entry(raw))
             except Exception as error:  # one odd entry (a date feedparser could not make sense of, ...)
                 broken.append(LoadError(f"{url} (entry {number})", f"unreadable feed entry ({describe(error)})"))
-                continue
+        if any(entry.key in known for entry in read):
+            stored = stored_ids()
+        gone = {str(known[entry.key]["id"]) for entry in read
+                if entry.key in known and stored is not None and known[entry.key]["id"] not in stored}
+        deleted = set(deleted_ids(gone)) if gone else set()
+        for entry in read:
             seen = known.get(entry.key)
-            if seen is not None and seen["seen"] == entry.fingerprint:
-                stored = stored_ids() if stored is None else stored
-                if seen["id"] in stored:
+            if seen is None or stored is None:
+                result.pending.append(entry)
+            elif seen["id"] in stored:
+                if seen["seen"] == entry.fingerprint:
                     result.unchanged += 1
-                    result.recorded[entry.key] = seen
-                    continue
-            result.pending.append(entry)
+                    result.recorded[entry.key] = {"id": seen["id"], "seen": seen["seen"]}
+                else:
+                    result.pending.append(entry)
+            elif seen.get("deleted") or seen["id"] in deleted:
+                # the state keeps the fingerprint of the version that was deleted, and the mark
+                result.recorded[entry.key] = {"id": seen["id"], "seen": seen["seen"], "deleted": True}
+                if self.restore_deleted and seen["seen"] != entry.fingerprint:
+                    result.restored += 1
+                    result.pending.append(entry)
+                else:
+                    result.deleted += 1
+            else:  # stored once, gone without a delete (e.g. a new store): fetched again
+                result.pending.append(entry)
         return result, chain(broken, self._items(result))
 
     def commit(self, result: FeedRound, stored: AbstractSet[str]) -> None:
         """Record what `result` stored (ids in `stored`) and write the state file."""
         if result.error or result.not_modified:
             return
-        entries = {key: seen for key, seen in result.recorded.items() if seen["id"] in stored}
-        complete = all(entry.key in entries for entry in result.pending)
+        entries = {key: seen for key, seen in result.recorded.items() if seen["id"] in stored or seen.get("deleted")}
+        complete = all(entry.key in entries and not entries[entry.key].get("deleted") for entry in result.pending)
         self.state[result.url] = {
             "title": result.title,
             "etag": result.etag if complete else None,

@@ -274,10 +274,11 @@ def _record_article(record: Any, origin: str, where: str) -> Article | LoadError
 
 
 def _string_field(record: dict[str, Any], key: str) -> str:
+    """A text field of a JSON record: a JSON string (an `id` may also be an integer); else _BadRecord."""
     value = record.get(key)
     if value is None:
         return ""
-    if not isinstance(value, (str, int)) or isinstance(value, bool):
+    if not isinstance(value, str) and not (key == "id" and isinstance(value, int) and not isinstance(value, bool)):
         raise _BadRecord(f"field {key!r} must be a string, not {type(value).__name__}")
     return str(value).strip()
 

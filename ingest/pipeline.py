@@ -19,6 +19,7 @@ from assistant.config import Settings
 from assistant.encoders.embeddings import TextEncoder
 from assistant.filters import UNKNOWN_DAY, day_number
 from assistant.store.chunk_store import AlternativeSource, ArticleWrite, ChunkStore, StoredArticle
+from assistant.store.errors import DiskFull, is_disk_full, no_room
 from assistant.store.trash import Trash
 from assistant.types import Article, Chunk
 from ingest.chunking import chunk_article
@@ -43,6 +44,8 @@ class IngestReport:
     failed: int = 0
     chunks: int = 0
     repaired: int = 0
+    deleted_meanwhile: int = 0
+    """Updates not written: another process deleted the article while this run prepared them (the delete sticks)."""
     seconds: float = 0.0
     errors: list[str] = field(default_factory=list)
 
@@ -52,7 +55,20 @@ class IngestReport:
             f"near-duplicates {self.near_duplicates}, failed {self.failed}, "
             f"chunks written {self.chunks}, {self.seconds:.1f} s"
             + (f" (index entries repaired for {self.repaired})" if self.repaired else "")
+            + (f" (not stored: {self.deleted_meanwhile} deleted by another process meanwhile)"
+               if self.deleted_meanwhile else "")
         )
+
+
+def _stop_if_disk_full(error: BaseException, store: ChunkStore) -> None:
+    """A full disk stops the run (the command says so in one line): every later write would fail too, and an
+    article reported failed might in fact be stored. Re-running the command completes the store. The error
+    says so itself (ENOSPC, SQLite's "database or disk is full"), or the Chroma server reports another
+    failure (e.g. "Error in compaction") while DATA_DIR has no room left."""
+    if is_disk_full(error):
+        raise DiskFull(store.data_dir or "?") from error
+    if store.data_dir is not None and no_room(store.data_dir):
+        raise DiskFull(store.data_dir) from error
 
 
 def content_hash(article: Article, max_tokens: int) -> str:
@@ -104,6 +120,8 @@ class _Pending:
     copy_of: str | None = None
     drops_copy: tuple[str, str] | None = None
     """(article id, alternative id): an older version of this article recorded as a copy, to forget."""
+    was_stored: bool = False
+    """The article had a record when this run read the store: writing it is an update of that record."""
 
 
 class Ingestor:
@@ -217,6 +235,7 @@ class _Run:
             try:
                 self.add(item)
             except Exception as error:
+                _stop_if_disk_full(error, self.store)
                 where = _where(item) if isinstance(item, Article) else type(item).__name__
                 self.fail(f"{where}: could not ingest the article ({describe(error)})")
 
@@ -256,7 +275,8 @@ class _Run:
                                              is_update=False, copy_of=match.article_id, drops_copy=drops_copy))
                 return
         self.pending.append(_Pending(article, digest, self._chunks(article, digest), signature, older,
-                                     is_update=previous is not None or bool(older), drops_copy=drops_copy))
+                                     is_update=previous is not None or bool(older), drops_copy=drops_copy,
+                                     was_stored=previous is not None))
         if signature is not None and self.finder is not None:
             self.finder.stage(article.id, signature)
         if sum(len(entry.chunks) for entry in self.pending) >= self.ingestor.batch_chunks:
@@ -299,7 +319,8 @@ class _Run:
 
         Another process may have changed the store since this run read it: the records of every article
         the flush touches are read again under the lock, so a delete made meanwhile sticks (nothing is
-        written onto a deleted article, and a copy of one is stored as an article of its own)."""
+        written onto a deleted article, and a copy of one is stored as an article of its own), and what another
+        process stored meanwhile in the same version is unchanged (not written, nor logged, again)."""
         if not self.pending and not self.repairs:
             return
         self._refresh([entry.copy_of for entry in self.pending if entry.copy_of is not None])
@@ -313,6 +334,8 @@ class _Run:
             for index in self._orphaned_copies_to_articles():  # deleted while the passages were embedded
                 entry = self.pending[index]
                 pending[index] = (entry, self.ingestor.encoder.encode([chunk.embed_text for chunk in entry.chunks]))
+            kept = self._unsettled()
+            self.pending, pending = [self.pending[i] for i in kept], [(self.pending[i], pending[i][1]) for i in kept]
             self.store.log_changes([entry.copy_of or entry.article.id for entry in self.pending], "put")
             self._store_all([(entry, article_vectors) for entry, article_vectors in pending if entry.copy_of is None])
             for entry in self.pending:
@@ -320,11 +343,13 @@ class _Run:
                     try:
                         self._record_copy(entry)
                     except Exception as error:  # a store failure loses this copy only
+                        _stop_if_disk_full(error, self.store)
                         self.fail(f"{_where(entry.article)}: could not store article ({error})")
             for article, digest, older in self.repairs:
                 try:
                     self._repair(article, digest, older)
                 except Exception as error:
+                    _stop_if_disk_full(error, self.store)
                     self.fail(f"{_where(article)}: could not repair the article's index entries ({error})")
         self.pending = []
         self.repairs = []
@@ -352,6 +377,31 @@ class _Run:
             else:
                 self.records.pop(article_id, None)
 
+    def _unsettled(self) -> list[int]:
+        """Positions in `pending` of the entries still to write, on the records as they are now (read again
+        under the write lock). Left out: an update of an article another process deleted meanwhile (the
+        delete sticks), and an article or copy another process stored meanwhile in this very version
+        (unchanged). An article another process stored meanwhile in another version becomes an update."""
+        kept = []
+        for index, entry in enumerate(self.pending):
+            article = entry.article
+            current = self.records.get(article.id)
+            if entry.copy_of is None and entry.was_stored and current is None:
+                logger.info("%s: %s was deleted while this run prepared its update; not stored again",
+                            _where(article), article.id)
+                self.report.deleted_meanwhile += 1
+            elif entry.copy_of is None and current is not None and current.content_hash == entry.digest:
+                self.report.unchanged += 1
+            elif entry.copy_of is not None and any(
+                    alternative.id == article.id and alternative.content_hash == entry.digest
+                    for alternative in getattr(self.records.get(entry.copy_of), "alternatives", ())):
+                self.report.unchanged += 1
+            else:
+                if entry.copy_of is None and current is not None and not entry.is_update:
+                    self.pending[index] = replace(entry, is_update=True)
+                kept.append(index)
+        return kept
+
     def _orphaned_copies_to_articles(self) -> list[int]:
         """Pending copies whose original is no longer stored become articles of their own (chunked here,
         to be embedded by the caller); returns their positions in `pending`."""
@@ -375,6 +425,7 @@ class _Run:
             self.store.write_articles(writes)
             done = [True] * len(entries)
         except Exception as error:
+            _stop_if_disk_full(error, self.store)
             logger.warning("batched write failed (%s); writing the articles one at a time", error)
             done = []
             for (entry, _), write in zip(entries, writes, strict=True):
@@ -382,6 +433,7 @@ class _Run:
                     self.store.write_articles([write])
                     done.append(True)
                 except Exception as article_error:
+                    _stop_if_disk_full(article_error, self.store)
                     self.fail(f"{_where(entry.article)}: could not store article ({article_error})")
                     done.append(False)
         for write, stored in zip(writes, done, strict=True):
@@ -395,6 +447,7 @@ class _Run:
                 try:
                     self._after_store(entry)
                 except Exception as error:
+                    _stop_if_disk_full(error, self.store)
                     self.fail(f"{_where(entry.article)}: could not store article ({error})")
 
     def _write_of(self, entry: _Pending, vectors: np.ndarray) -> ArticleWrite:

@@ -35,7 +35,7 @@ AUTH = {"redirect_uri": "http://127.0.0.1:{port}/oauth2callback", "cookie_secret
         "server_metadata_url": "http://127.0.0.1:9/.well-known/openid-configuration"}
 SIGNED_IN = SignIn((None,))
 EDITOR = {"is_logged_in": True, "email": "Editor@Newsroom.example", "email_verified": True, "sub": "1"}
-READER = {"is_logged_in": True, "email": "reader@elsewhere.example", "sub": "2"}
+READER = {"is_logged_in": True, "email": "reader@elsewhere.example", "email_verified": True, "sub": "2"}
 SIGNED_OUT = {"is_logged_in": False}
 ARTICLE = b"# Harbour Reopens\n\nSource: Test Gazette\nPublished: 2025-01-20\n\nThe harbour reopened on Monday.\n"
 

@@ -17,13 +17,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import chromadb
 import pytest
 from conftest import make_assistant
 from test_chroma_server import chroma_server  # noqa: F401  (fixture)
 from test_near_duplicates import edited, story
 from test_ui import OpenApp, ask, assistant_messages, library, open_app, rendered, writable_store  # noqa: F401
 
+from assistant.store.client import local_client
 from assistant.store.server import INFO_FILE, read_info, running
 from assistant.config import Settings
 from assistant.encoders.embeddings import MiniLMEmbeddings
@@ -105,7 +105,7 @@ def test_every_process_joins_the_one_server_of_a_data_dir(tmp_path: Path, fixtur
     first = _ingest(data_dir, str(fixtures_dir / "volcano.txt"))
     assert first.returncode == 0, first.stderr
     info = running(data_dir.resolve())
-    assert info is not None and info.host == "127.0.0.1"
+    assert info is not None and info.socket == str(data_dir.resolve() / "chroma.sock")
     second = _ingest(data_dir, str(fixtures_dir / "lighthouse.txt"))  # finds the recorded server and joins it
     assert second.returncode == 0, second.stderr
     assert read_info(data_dir.resolve()) == info
@@ -291,18 +291,18 @@ def test_sixteen_readers_an_ingest_and_a_delete_at_once(tmp_path: Path, encoder:
     assert set(news.store.keyword_hashes()) == {record.id for record in news.store.articles()}
 
 
-def test_the_server_survives_the_process_that_started_it_and_restarts_on_its_port(tmp_path: Path,
-                                                                                fixtures_dir: Path) -> None:
+def test_the_server_survives_the_process_that_started_it_and_is_replaced_on_its_socket(tmp_path: Path,
+                                                                                      fixtures_dir: Path) -> None:
     data_dir = tmp_path / "data"
     assert _ingest(data_dir, str(fixtures_dir / "volcano.txt")).returncode == 0
     info = running(data_dir.resolve())
     assert info is not None
-    client = chromadb.HttpClient(host=info.host, port=info.port)
+    client = local_client(data_dir)
     assert client.heartbeat()
-    os.kill(info.pid, 9)  # the server dies: the next process starts another on the recorded port
+    os.kill(info.pid, 9)  # the server dies: the next process starts another on the same socket
     _within(10, lambda: running(data_dir.resolve()) is None)
     assert _ingest(data_dir, "--list").returncode == 0
     again = running(data_dir.resolve())
-    assert again is not None and again.pid != info.pid and again.port == info.port
+    assert again is not None and again.pid != info.pid and again.socket == info.socket
     assert client.heartbeat()  # an open client goes on working
     assert (data_dir / INFO_FILE).exists()

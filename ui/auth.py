@@ -3,8 +3,10 @@
 Sign-in is Streamlit's OpenID Connect sign-in (`st.login`, `st.user`, `st.logout`), configured in
 `.streamlit/secrets.toml` `[auth]`. With it, signed-in users listed in EDITORS (e-mail addresses or
 domains) are editors and everybody else is a reader. Without it, whoever reaches the app is an editor
-only while the server listens on a loopback address (`server.address`), or when
-ALLOW_ANONYMOUS_EDITS=true. AUTH_REQUIRED=true keeps everyone who is not signed in out.
+only while the server listens on a loopback address (`server.address`) and the page was asked for by a
+loopback name (the request's Host, and Origin when sent: 127.0.0.1, localhost, [::1], any port; another
+name resolved to 127.0.0.1 is a DNS-rebinding page of another site), or when ALLOW_ANONYMOUS_EDITS=true.
+AUTH_REQUIRED=true keeps everyone who is not signed in out.
 
 Pages hide what a reader cannot do, and every change checks `require_editor()` on the server too.
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 from collections.abc import Mapping, Sequence
+from urllib.parse import urlsplit
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -92,6 +95,33 @@ def is_loopback(address: str | None) -> bool:
         return False
 
 
+def foreign_page(headers: Mapping[str, str]) -> str | None:
+    """How the browser named the server when that was not a loopback name (the request's Host, or its Origin
+    when sent), e.g. "attacker.example:8501"; None for a loopback name, and for no request at all (no
+    headers: a script run without a browser session, such as AppTest)."""
+    if not headers:
+        return None
+    host = headers.get("Host")
+    if not host:
+        return "a request without a Host header"
+    if not _loopback_name(f"//{host}"):
+        return host
+    origin = headers.get("Origin")
+    if origin is not None and not _loopback_name(origin):
+        return f"a page of {origin}"
+    return None
+
+
+def _loopback_name(address: str) -> bool:
+    """Whether a URL ("http://localhost:8501", "//[::1]:8501") names a loopback host."""
+    try:
+        parts = urlsplit(address)
+        parts.port  # noqa: B018  (a port that is no number is no loopback name)
+    except ValueError:
+        return False
+    return parts.username is None and parts.password is None and is_loopback((parts.hostname or "").rstrip("."))
+
+
 def is_editor(email: str, editors: Sequence[str]) -> bool:
     """Whether the address is one of `editors`: e-mail addresses, or domains as `@domain` or `domain`."""
     email = email.strip().lower()
@@ -130,8 +160,10 @@ def _where(address: str | None) -> str:
     return f"listens on {escape_markdown(address)}" if address else "listens on every network interface"
 
 
-def decide(settings: Settings, sign_in: SignIn, address: str | None, user: Mapping[str, Any]) -> Access:
-    """The visitor's role from the settings, the sign-in configuration, `server.address` and `st.user`."""
+def decide(settings: Settings, sign_in: SignIn, address: str | None, user: Mapping[str, Any],
+           foreign: str | None = None) -> Access:
+    """The visitor's role from the settings, the sign-in configuration, `server.address`, `st.user` and
+    `foreign`: how the page's request named the server when that was not a loopback name (`foreign_page`)."""
     if not sign_in.configured:
         why = (f"sign-in is misconfigured ({sign_in.problem})" if sign_in.problem
                else "no sign-in is configured")
@@ -139,12 +171,18 @@ def decide(settings: Settings, sign_in: SignIn, address: str | None, user: Mappi
             return Access(Role.READER, f"Sign-in is required but {why}.", sign_in,
                           blocked=(f"This Newsdesk requires sign-in (AUTH_REQUIRED) but {why}: "
                                    f"an administrator must set up [auth] in {SECRETS_FILE}."))
-        if is_loopback(address):
+        if is_loopback(address) and foreign is None:
             return Access(Role.EDITOR, f"**Local mode**: {why} and the server {_where(address)} only, "
                           "so whoever uses this computer may add and delete articles.", sign_in)
         if settings.allow_anonymous_edits:
             return Access(Role.EDITOR, f"**Open mode**: {why}, the server {_where(address)} and "
                           "ALLOW_ANONYMOUS_EDITS=true: anyone who reaches it may add and delete articles.", sign_in)
+        if is_loopback(address):
+            return Access(Role.READER, f"**Read-only**: {why} and this page was reached as "
+                          f"{escape_markdown(foreign or '')}, not as this computer (127.0.0.1, localhost or [::1]): "
+                          "it may be another site's page, so nobody may change the library through it. Open the "
+                          "app as http://127.0.0.1 or http://localhost (with its port) to add or delete articles.",
+                          sign_in)
         return Access(Role.READER, f"**Read-only**: {why} and the server {_where(address)}, so nobody may "
                       f"change the library here. Set up sign-in ([auth] in {SECRETS_FILE}) and EDITORS, "
                       "or set ALLOW_ANONYMOUS_EDITS=true.", sign_in)
@@ -157,7 +195,7 @@ def decide(settings: Settings, sign_in: SignIn, address: str | None, user: Mappi
     who = email or str(user.get("sub") or "unknown user")
     if not email:
         reason = "your sign-in gave no e-mail address"
-    elif user.get("email_verified") in (False, "false", "False"):
+    elif not _verified(user.get("email_verified")):
         reason = "your identity provider has not verified your e-mail address"
     elif not settings.editors:
         reason = "no editors are set (EDITORS)"
@@ -168,6 +206,11 @@ def decide(settings: Settings, sign_in: SignIn, address: str | None, user: Mappi
         reason = "only editors (EDITORS) change the library"
     return Access(Role.READER, f"Signed in as {escape_markdown(who)}: **reader** (ask and browse): {reason}.",
                   sign_in, user=who)
+
+
+def _verified(claim: Any) -> bool:
+    """The provider's `email_verified` claim says yes (true, or the string "true"); absent is not verified."""
+    return claim is True or (isinstance(claim, str) and claim.strip().lower() == "true")
 
 
 def current_sign_in() -> SignIn:
@@ -181,7 +224,8 @@ def current_sign_in() -> SignIn:
 
 def access() -> Access:
     """The current visitor's access, in this script run."""
-    return decide(get_settings(), current_sign_in(), st.get_option("server.address"), st.user.to_dict())
+    return decide(get_settings(), current_sign_in(), st.get_option("server.address"), st.user.to_dict(),
+                  foreign_page(st.context.headers))
 
 
 def can_edit() -> bool:

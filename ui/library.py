@@ -21,10 +21,11 @@ import streamlit as st
 
 from assistant.chain import NewsAssistant
 from assistant.store.chunk_store import StoredArticle
+from assistant.store.server import StoreUnavailable
 from ingest.pipeline import Ingestor, delete_articles
 from ui.auth import NotAnEditor, access, require_editor
 from ui.changes import NOTICE, REFUSAL, audit_section, held_back, hold, kept_for, trash_of, trash_section
-from ui.components import escape_markdown, safe_url, utc_time
+from ui.components import escape_markdown, one_line, safe_url, utc_time
 from ui.resources import catalogue, open_assistant, refresh_catalogue, store_lock
 from ui.uploads import (
     Upload,
@@ -85,9 +86,14 @@ def delete(news: NewsAssistant, article_ids: list[str]) -> None:
     except NotAnEditor as refused:
         st.session_state[REFUSAL] = str(refused)
         return
-    with store_lock().writing():
-        deleted, missing = delete_articles(news.store, article_ids, by=current.actor, trash=trash_of(news))
-    refresh_catalogue()
+    try:
+        with store_lock().writing():
+            deleted, missing = delete_articles(news.store, article_ids, by=current.actor, trash=trash_of(news))
+    except StoreUnavailable as error:  # e.g. another app machine holds the writer lease
+        st.session_state[REFUSAL] = f"Could not delete the articles: {escape_markdown(one_line(error))}"
+        return
+    finally:
+        refresh_catalogue()
     logger.info("%s moved %d articles to the trash (%d were already gone)", current.actor, len(deleted), len(missing))
     one = len(deleted) == 1
     st.session_state[NOTICE] = (f"Deleted {len(deleted)} article{'' if one else 's'}."

@@ -10,11 +10,16 @@ from __future__ import annotations
 import json
 import os
 from collections import deque
+from collections.abc import Set as AbstractSet
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 from assistant.infra.locks import file_lock
+
+DELETE_ACTIONS = ("deleted", "moved to the trash (deleted)", "purged from the trash")
+"""Audit actions that mean an editor removed the article (a replaced version is moved to the trash with
+another reason, and its article stays stored)."""
 
 
 @dataclass(frozen=True)
@@ -48,6 +53,22 @@ class AuditLog:
                 log.flush()
                 os.fsync(log.fileno())
         return entry
+
+    def deleted(self, article_ids: AbstractSet[str]) -> set[str]:
+        """Of these article ids, those the log records as deleted (into the trash or for good) or purged."""
+        if not article_ids or not self.path.exists():
+            return set()
+        found: set[str] = set()
+        with open(self.path, encoding="utf-8") as log:
+            for line in log:
+                try:
+                    entry = json.loads(line)
+                    article_id, action = entry["article_id"], entry["action"]
+                except (ValueError, TypeError, KeyError):
+                    continue
+                if article_id in article_ids and action in DELETE_ACTIONS:
+                    found.add(article_id)
+        return found
 
     def entries(self, limit: int = 500) -> list[AuditEntry]:
         """The newest `limit` entries, newest first (a damaged line is skipped)."""

@@ -50,7 +50,8 @@ from langchain_chroma import Chroma
 from langchain_core.embeddings import Embeddings
 
 from assistant.store.audit import AuditLog
-from assistant.store.server import OWNER_LOCK, StoreUnavailable, ensure_server
+from assistant.store.client import local_client, remote_client
+from assistant.store.server import OWNER_LOCK, StoreUnavailable
 from assistant.config import Settings
 from assistant.filters import UNKNOWN_DAY
 from assistant.store.index_sync import IndexSync
@@ -59,6 +60,7 @@ from assistant.infra.locks import FileLock, LockBusy, file_lock
 from assistant.store.signature_index import SignatureIndex
 from assistant.types import Chunk, Passage
 from assistant.store.vectors import Backend, backend_for_vectors, backends_for, vectors_name
+from assistant.store.writer_lease import WriterLease
 
 logger = logging.getLogger(__name__)
 
@@ -143,6 +145,9 @@ class ChunkStore:
     """Passages and article catalogue in one Chroma database (local directory or server),
     with the keyword index beside it kept in step."""
 
+    data_dir: Path | None = None
+    """The DATA_DIR of the local indexes (and of the local server's Chroma folder): where a full disk is checked."""
+
     def __init__(self, client: chromadb.ClientAPI, collection: str, embeddings: Embeddings | None = None,
                  keywords: KeywordIndex | None = None, signatures: SignatureIndex | None = None,
                  write_lock: FileLock | None = None, sync_seconds: float = 1.0,
@@ -222,12 +227,17 @@ class ChunkStore:
             self._max_batch = int(self.client.get_max_batch_size())
         return self._max_batch
 
+    writer_lease: WriterLease | None = None
+    """Set by build_store with CHROMA_HOST: writes of other machines are kept apart too (writer_lease.py)."""
+
     @contextmanager
-    def writing(self, timeout: float | None = None) -> Iterator[None]:
+    def writing(self, timeout: float | None = None, local: bool = False) -> Iterator[None]:
         """Hold the store's write lock: writes of articles and deletes never interleave across processes
-        (of one machine). Re-entrant; `timeout` seconds, else LockBusy."""
+        (of one machine), and with a writer lease, across machines (else WriterBusy). Re-entrant; `timeout`
+        seconds, else LockBusy. `local`: only this DATA_DIR's indexes change (no lease needed)."""
         with self.write_lock.hold(timeout) if self.write_lock is not None else nullcontext():
-            yield
+            with self.writer_lease.hold() if self.writer_lease is not None and not local else nullcontext():
+                yield
 
     def log_changes(self, article_ids: Sequence[str], op: str) -> None:
         """Note in the change log that these articles are about to be written ("put") or deleted ("delete").
@@ -513,10 +523,9 @@ def build_client(settings: Settings) -> chromadb.ClientAPI:
     (started if none runs); with CHROMA_MODE=embedded, the directory opened in this process alone."""
     chroma_settings = ChromaSettings(anonymized_telemetry=False)
     if settings.chroma_host:
-        return chromadb.HttpClient(host=settings.chroma_host, port=settings.chroma_port, settings=chroma_settings)
+        return remote_client(settings.chroma_host, settings.chroma_port, chroma_settings)
     if settings.chroma_mode == "server":
-        info = ensure_server(settings.data_dir)
-        return chromadb.HttpClient(host=info.host, port=info.port, settings=chroma_settings)
+        return local_client(settings.data_dir, chroma_settings)
     path = settings.data_dir / "chroma"
     path.mkdir(parents=True, exist_ok=True)
     _claim(settings.data_dir / OWNER_LOCK, path)
@@ -568,7 +577,12 @@ def build_store(settings: Settings, embeddings: Embeddings | None = None, check_
                             settings.keyword_title_weight, settings.keyword_max_df) if settings.keyword_search else None
     signatures = SignatureIndex(settings.data_dir / f"{settings.collection}_signatures.sqlite3",
                                 settings.near_duplicate_threshold) if settings.near_duplicate_threshold else None
-    return ChunkStore(build_client(settings), settings.collection, embeddings, keywords, signatures,
-                      file_lock(settings.data_dir / f"{settings.collection}.write.lock"), settings.index_sync_seconds,
-                      AuditLog(settings.data_dir / f"{settings.collection}_audit.jsonl"),
-                      vectors if check_vectors else None, backend)
+    store = ChunkStore(build_client(settings), settings.collection, embeddings, keywords, signatures,
+                       file_lock(settings.data_dir / f"{settings.collection}.write.lock"), settings.index_sync_seconds,
+                       AuditLog(settings.data_dir / f"{settings.collection}_audit.jsonl"),
+                       vectors if check_vectors else None, backend)
+    if settings.chroma_host:  # app machines sharing one server: one writes at a time
+        store.writer_lease = WriterLease(store.client, settings.collection, settings.data_dir,
+                                         settings.writer_lease_seconds, settings.writer_lease_wait)
+    store.data_dir = settings.data_dir.resolve()
+    return store

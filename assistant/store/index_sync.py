@@ -112,7 +112,7 @@ class IndexSync:
         if not article_ids:
             return set()
         unsettled: set[str] = set()
-        with self.store.writing(timeout=0):
+        with self.store.writing(timeout=0, local=True):
             current = self.store.records_with_signatures(article_ids)
             keyword_hashes = self.store.keywords.hashes(article_ids) if self.store.keywords is not None else {}
             signature_hashes = self.store.signatures.hashes(article_ids) if self.store.signatures is not None else {}

@@ -1,63 +1,115 @@
 """The local Chroma server that owns DATA_DIR/chroma: found, or started by the first process that needs it.
 
 Chroma's embedded client is single-process, so no two processes may open one Chroma directory.
-Instead one `chroma run` server process on 127.0.0.1 owns the directory, and every process (the
-chat, each `python -m ingest`, `answer()` in any Python process) connects to it as a client. Its
-address and pid are recorded in DATA_DIR/chroma-server.json; the first process that finds no
-live server starts one (under a lock, so two processes never start two) and it keeps running
-after that process ends. `python -m ingest --server status|start|stop` manages it by hand.
+Instead one server process (assistant/store/server_main.py) owns the directory, and every process (the
+chat, each `python -m ingest`, `answer()` in any Python process) connects to it as a client
+(assistant/store/client.py). The first process that finds no live server starts one (under a lock, so
+two processes never start two) and it keeps running after that process ends.
+`python -m ingest --server status|start|stop` manages it by hand.
+
+The server is this DATA_DIR's alone:
+- it listens on a Unix socket only this user can open (DATA_DIR/chroma.sock, or a socket named after
+  DATA_DIR in a private runtime folder when that path is too long), never on a TCP port;
+- every request must carry DATA_DIR/chroma-secret (mode 0600) and the DATA_DIR's own Host name;
+- a process is signalled only when it is provably this DATA_DIR's server: this user's process, running
+  server_main with this DATA_DIR's Chroma folder on its command line. A recorded pid that is anything
+  else (a reused pid, the server of the DATA_DIR this one was copied from) is never signalled: the
+  record is stale and is replaced;
+- a server that fails a real request within PROBE_TIMEOUT (not only its heartbeat) is replaced.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
+import secrets
 import signal
-import socket
+import stat
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from assistant.infra.locks import file_lock, holder
+from assistant.store.errors import StoreUnavailable
+
+__all__ = ["ServerInfo", "StoreUnavailable", "ensure_server", "replace_failing", "running", "stop_server"]
 
 logger = logging.getLogger(__name__)
 
 INFO_FILE = "chroma-server.json"
 LOG_FILE = "chroma-server.log"
-START_TIMEOUT = 60.0
+SECRET_FILE = "chroma-secret"
+SOCKET_FILE = "chroma.sock"
 OWNER_LOCK = "chroma.lock"
 """Held by whichever process has the Chroma directory open: the server, or an embedded client."""
+SERVER_MODULE = "assistant.store.server_main"
+START_TIMEOUT = 60.0
+PROBE_TIMEOUT = 2.0
+"""A live server answers a heartbeat and a read of its catalogue within this many seconds."""
+TERM_GRACE = 1.0
+"""Seconds a server of ours gets to stop on SIGTERM before SIGKILL (a stopped or wedged one never does)."""
 _EXIT_LOCKED = 3
-# The server process: take the owner lock (else exit 3), then run chroma's own CLI with the rest of argv.
-_RUN = """
-import fcntl, os, sys
-fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o644)
-try:
-    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-except BlockingIOError:
-    print(sys.argv[1] + ' is held by ' + open(sys.argv[1]).read().strip(), flush=True)
-    sys.exit(3)
-os.ftruncate(fd, 0)
-os.write(fd, f'pid {os.getpid()}'.encode())
-from chromadb.cli.cli import app
-sys.argv = ['chroma'] + sys.argv[2:]
-app()
-"""
-
-
-class StoreUnavailable(RuntimeError):
-    """The store cannot be opened: the local Chroma server did not start, or another process holds it."""
+_MAX_SOCKET_PATH = 100  # sockaddr_un holds 108 bytes
+_ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass(frozen=True)
 class ServerInfo:
-    host: str
-    port: int
     pid: int
     path: str
+    """The Chroma folder it serves."""
+    socket: str
+    host: str
+    """The Host name its clients send and it answers (one per DATA_DIR)."""
+
+
+def chroma_path(data_dir: Path) -> Path:
+    return data_dir.resolve() / "chroma"
+
+
+def host_name(data_dir: Path) -> str:
+    """The DATA_DIR's own Host name: a request meant for another DATA_DIR's server is refused."""
+    return f"d{hashlib.sha256(str(chroma_path(data_dir)).encode()).hexdigest()[:16]}.newsdesk.localhost"
+
+
+def socket_path(data_dir: Path) -> Path:
+    """DATA_DIR/chroma.sock; for a long DATA_DIR path, a socket named after it in a private runtime folder."""
+    path = data_dir.resolve() / SOCKET_FILE
+    if len(str(path)) <= _MAX_SOCKET_PATH:
+        return path
+    runtime = Path(os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()) / f"newsdesk-{os.getuid()}"
+    runtime.mkdir(mode=0o700, exist_ok=True)
+    owner = runtime.lstat()
+    if owner.st_uid != os.getuid() or stat.S_IMODE(owner.st_mode) & 0o077 or not stat.S_ISDIR(owner.st_mode):
+        raise StoreUnavailable(f"{runtime} (the folder for the store's socket) is not this user's private folder")
+    return runtime / f"{host_name(data_dir).split('.')[0]}.sock"
+
+
+def secret(data_dir: Path) -> str:
+    """DATA_DIR/chroma-secret, created (readable by this user only) on first use."""
+    path = data_dir.resolve() / SECRET_FILE
+    data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        found = path.lstat()
+        if found.st_uid != os.getuid() or not stat.S_ISREG(found.st_mode):
+            raise StoreUnavailable(f"{path} is not a file of this user: remove it") from None
+        if stat.S_IMODE(found.st_mode) & 0o077:  # e.g. copied without its mode: readable by others no more
+            os.chmod(path, 0o600)
+        value = path.read_text(encoding="utf-8").strip()
+        if value:
+            return value
+        fd = os.open(path, os.O_WRONLY | os.O_TRUNC)
+    value = secrets.token_urlsafe(32)
+    with os.fdopen(fd, "w", encoding="utf-8") as file:
+        file.write(value)
+    return value
 
 
 def read_info(data_dir: Path) -> ServerInfo | None:
@@ -67,52 +119,63 @@ def read_info(data_dir: Path) -> ServerInfo | None:
         return None
 
 
-def _alive(pid: int) -> bool:
+def _process_args(pid: int) -> list[str] | None:
+    """The command line of a live, non-zombie process of this user; None for any other."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie (exited, not yet reaped by the process that started it) is not a server
-        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][:1] != "Z"
-    except (OSError, IndexError):
-        return True
-
-
-def _answers(host: str, port: int, timeout: float = 2.0) -> bool:
-    """The Chroma heartbeat endpoint answers at host:port."""
-    import urllib.request
-
-    try:
-        with urllib.request.urlopen(f"http://{host}:{port}/api/v2/heartbeat", timeout=timeout) as response:
-            return bool(response.status == 200)
+        status = Path(f"/proc/{pid}/status").read_text(encoding="utf-8")
+        args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
+        return None
+    fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+    uid = fields.get("Uid", "").split()
+    if fields.get("State", "").strip().startswith("Z") or not uid or int(uid[0]) != os.getuid():
+        return None
+    return [arg.decode(errors="replace") for arg in args if arg]
+
+
+def is_own_server(pid: int, data_dir: Path) -> bool:
+    """`pid` is provably the server of this DATA_DIR: this user's process, running server_main with this
+    DATA_DIR's Chroma folder. Nothing else is ever signalled."""
+    if pid <= 0 or pid == os.getpid():
+        return False
+    args = _process_args(pid)
+    if not args or SERVER_MODULE not in args:
+        return False
+    try:
+        return args[args.index("--path") + 1] == str(chroma_path(data_dir))
+    except (ValueError, IndexError):
         return False
 
 
-def running(data_dir: Path) -> ServerInfo | None:
-    """The live server recorded for this DATA_DIR, or None."""
-    info = read_info(data_dir)
-    if info is not None and _alive(info.pid) and _answers(info.host, info.port):
-        return info
+def probe(info: ServerInfo, token: str, timeout: float = PROBE_TIMEOUT) -> str | None:
+    """None when the server answers its heartbeat and a read of its catalogue within `timeout`; else why not."""
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    try:
+        with httpx.Client(transport=httpx.HTTPTransport(uds=info.socket), trust_env=False,
+                          headers={"x-newsdesk-token": token}, base_url=f"http://{info.host}") as client:
+            for path in ("/api/v2/heartbeat", "/api/v2/tenants/default_tenant/databases/default_database/collections_count"):
+                left = max(0.05, deadline - time.monotonic())
+                response = client.get(path, timeout=left)
+                if response.status_code != 200:
+                    return f"{path} answered {response.status_code}"
+    except httpx.HTTPError as error:
+        return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
     return None
 
 
-def _free_port(preferred: int | None) -> int:
-    for port in ([preferred] if preferred else []) + [0]:
-        with socket.socket() as sock:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server binds it
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return int(sock.getsockname()[1])
-    raise StoreUnavailable("no free port on 127.0.0.1 for the Chroma server")
+def running(data_dir: Path) -> ServerInfo | None:
+    """The live, answering server recorded for this DATA_DIR, or None."""
+    data_dir = data_dir.resolve()
+    info = read_info(data_dir)
+    if info is None or not is_own_server(info.pid, data_dir) or info.socket != str(socket_path(data_dir)):
+        return None
+    return info if probe(info, secret(data_dir)) is None else None
 
 
 def ensure_server(data_dir: Path) -> ServerInfo:
-    """The live local server of DATA_DIR, started now if there is none."""
+    """The live local server of DATA_DIR, started now if there is none (a failing one is replaced)."""
     data_dir = data_dir.resolve()
     info = running(data_dir)
     if info is not None:
@@ -124,67 +187,90 @@ def ensure_server(data_dir: Path) -> ServerInfo:
     return info
 
 
+def replace_failing(data_dir: Path, failed: ServerInfo | None) -> ServerInfo:
+    """Called by a client whose request to `failed` went unanswered: the server now serving DATA_DIR,
+    a new one when `failed` is still recorded and fails its probe (it is stopped first, being ours)."""
+    data_dir = data_dir.resolve()
+    with file_lock(data_dir / "chroma-server.lock").hold():
+        current = read_info(data_dir)
+        if current is not None and is_own_server(current.pid, data_dir) and current.socket == str(socket_path(data_dir)):
+            why = probe(current, secret(data_dir))
+            if why is None:
+                return current
+            if failed is None or current.pid == failed.pid:
+                logger.warning("the Chroma server of %s (pid %d) fails its requests (%s): replacing it",
+                               current.path, current.pid, why)
+        return _start(data_dir, current)
+
+
 def _start(data_dir: Path, previous: ServerInfo | None) -> ServerInfo:
-    if previous is not None and _alive(previous.pid):  # recorded but not answering: a hung server
+    if previous is not None and is_own_server(previous.pid, data_dir):  # recorded and ours, but not answering
         _terminate(previous.pid)
-    if previous is not None:  # the same port keeps the clients of open processes working
-        try:
-            return _start_on(data_dir, _free_port(previous.port))
-        except StoreUnavailable as error:
-            if "is open in another process" in str(error):
-                raise
-            logger.info("could not restart the Chroma server on port %d; taking another", previous.port)
-    return _start_on(data_dir, _free_port(None))
+    elif previous is not None:
+        logger.info("%s names pid %d, which is not this DATA_DIR's server: a stale record, replaced",
+                    data_dir / INFO_FILE, previous.pid)
+    return _start_server(data_dir)
 
 
-def _start_on(data_dir: Path, port: int) -> ServerInfo:
-    path = data_dir / "chroma"
+def _start_server(data_dir: Path) -> ServerInfo:
+    path = chroma_path(data_dir)
     path.mkdir(parents=True, exist_ok=True)
+    token, sock, host = secret(data_dir), socket_path(data_dir), host_name(data_dir)
+    env = {**os.environ, "ANONYMIZED_TELEMETRY": "False", "NEWSDESK_CHROMA_SECRET": token,
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(_ROOT), os.environ.get("PYTHONPATH")]))}
+    for proxy in ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
+        env.pop(proxy, None)
     with open(data_dir / LOG_FILE, "ab") as log:
         process = subprocess.Popen(
-            [sys.executable, "-c", _RUN, str(data_dir / OWNER_LOCK), "run", "--host", "127.0.0.1", "--port", str(port), "--path", str(path)],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-            env={**os.environ, "ANONYMIZED_TELEMETRY": "False", "RUST_LOG": os.environ.get("RUST_LOG", "warn")},
+            [sys.executable, "-m", SERVER_MODULE, "--lock", str(data_dir / OWNER_LOCK), "--path", str(path),
+             "--socket", str(sock), "--host", host],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env,
+            cwd=str(data_dir),
         )
+    info = ServerInfo(process.pid, str(path), str(sock), host)
     deadline = time.monotonic() + START_TIMEOUT
-    while not _answers("127.0.0.1", port, timeout=1.0):
-        if process.poll() == _EXIT_LOCKED:
+    while probe(info, token, timeout=1.0) is not None:
+        code = process.poll()
+        if code == _EXIT_LOCKED:
             raise StoreUnavailable(f"{path} is open in another process ({holder(data_dir / OWNER_LOCK)}, "
-                              "CHROMA_MODE=embedded): stop it, or use the default CHROMA_MODE=server everywhere")
-        if process.poll() is not None or time.monotonic() > deadline:
+                                   "CHROMA_MODE=embedded): stop it, or use the default CHROMA_MODE=server everywhere")
+        if code is not None or time.monotonic() > deadline:
             _terminate(process.pid)
             raise StoreUnavailable(f"the Chroma server for {path} did not start (see {data_dir / LOG_FILE})")
         time.sleep(0.05)
-    info = ServerInfo("127.0.0.1", port, process.pid, str(path))
     temporary = data_dir / f".{INFO_FILE}.{os.getpid()}"
     temporary.write_text(json.dumps(asdict(info)), encoding="utf-8")
     temporary.replace(data_dir / INFO_FILE)
-    logger.info("started the Chroma server for %s on 127.0.0.1:%d (pid %d)", path, port, process.pid)
+    logger.info("started the Chroma server for %s on %s (pid %d)", path, sock, process.pid)
     return info
 
 
-def _terminate(pid: int, timeout: float = 20.0) -> None:
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + timeout
-    while _alive(pid) and time.monotonic() < deadline:
-        try:  # reap it when it is our own child
-            os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            pass
-        time.sleep(0.05)
-    if _alive(pid):
-        os.kill(pid, signal.SIGKILL)
+def _terminate(pid: int) -> None:
+    """Stop a server of ours: SIGTERM, SIGKILL after TERM_GRACE (a stopped or wedged server never exits on
+    SIGTERM), then wait until it is gone, so its owner lock is free for the next one."""
+    for sig, wait in ((signal.SIGTERM, TERM_GRACE), (signal.SIGKILL, 10.0)):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            try:  # reap it when it is our own child
+                if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                    return
+            except ChildProcessError:
+                pass
+            if _process_args(pid) is None:
+                return
+            time.sleep(0.02)
 
 
 def stop_server(data_dir: Path) -> bool:
-    """Stop the recorded server of DATA_DIR; False when none was running."""
+    """Stop the recorded server of DATA_DIR; False when none of this DATA_DIR's was running."""
     data_dir = data_dir.resolve()
     with file_lock(data_dir / "chroma-server.lock").hold():
         info = read_info(data_dir)
-        if info is None or not _alive(info.pid):
+        if info is None or not is_own_server(info.pid, data_dir):
             return False
         _terminate(info.pid)
         return True

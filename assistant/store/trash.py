@@ -12,6 +12,7 @@ Chroma holds the trash, so every process and app machine of the store sees the s
 from __future__ import annotations
 
 import time
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any
@@ -78,6 +79,18 @@ class Trash:
                                                                                  strict=True)),
                       key=lambda entry: entry.trashed_at, reverse=True)
 
+    def holds(self, article_ids: AbstractSet[str]) -> set[str]:
+        """Of these article ids, those a trashed version holds, as its article or as one of its alternative
+        sources (nothing is purged: this only reads)."""
+        if not article_ids:
+            return set()
+        found = self.records.get(include=["metadatas"])
+        held: set[str] = set()
+        for trash_id, meta in zip(found["ids"], found["metadatas"] or [], strict=True):
+            record = _trashed(trash_id, meta or {}).record
+            held |= {record.id, *(alternative.id for alternative in record.alternatives)} & article_ids
+        return held
+
     def restore(self, trash_id: str, by: str) -> StoredArticle:
         """Put a trashed version back (the version stored now, if any, goes to the trash); KeyError when the
         entry is not in the trash (any more)."""
@@ -105,14 +118,21 @@ class Trash:
         return record
 
     def purge(self, expired_only: bool = False) -> int:
-        """Remove trashed versions for good: all of them, or those older than `days`; returns how many."""
+        """Remove trashed versions for good: all of them, or those older than `days`; returns how many.
+
+        Holds the store's write lock, as `put` and `restore` do: a restore never races a purge of its entry,
+        and two purges never both purge (and log) one entry."""
         where: Any = {"at": {"$lt": time.time() - self.days * 86400}} if expired_only else None
-        found = self.records.get(where=where, include=["metadatas"])
-        if found["ids"]:
-            for trash_id, meta in zip(found["ids"], found["metadatas"] or [], strict=True):
-                self.store.note("trash" if expired_only else "cli", "purged from the trash",
-                                str((meta or {}).get("article_id", "")), str((meta or {}).get("title", "")), trash_id)
-            self._delete(list(found["ids"]))
+        if not self.records.get(where=where, include=[], limit=1)["ids"]:  # nothing to purge: listing only reads
+            return 0
+        with self.store.writing():
+            found = self.records.get(where=where, include=["metadatas"])
+            if found["ids"]:
+                for trash_id, meta in zip(found["ids"], found["metadatas"] or [], strict=True):
+                    self.store.note("trash" if expired_only else "cli", "purged from the trash",
+                                    str((meta or {}).get("article_id", "")), str((meta or {}).get("title", "")),
+                                    trash_id)
+                self._delete(list(found["ids"]))
         return len(found["ids"])
 
     def _delete(self, trash_ids: list[str]) -> None:
