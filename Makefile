@@ -24,7 +24,7 @@ ingest-samples: install
 	$(BIN)/python -m ingest --if-empty ingest/samples
 
 # The chat listens on this computer only unless SERVER_ADDRESS says otherwise (`make run SERVER_ADDRESS=0.0.0.0`);
-# off 127.0.0.1 and without sign-in configured, the app is read-only (README, "Sign-in and roles").
+# off 127.0.0.1 and without sign-in configured, the app is read-only (docs/operations.md, "Sign-in and roles").
 SERVER_ADDRESS ?= 127.0.0.1
 
 run: ingest-samples
@@ -38,6 +38,6 @@ bench-ingest: install
 	$(BIN)/python bench/ingest.py --limit 200
 
 clean:
-	# the local Chroma server of ./data (see README, "One store, many processes") goes first
+	# the local Chroma server of ./data (see docs/design.md, "One store, many processes") goes first
 	-[ -x $(BIN)/python ] && $(BIN)/python -m ingest --server stop
 	rm -rf $(VENV) data .pytest_cache

@@ -7,6 +7,7 @@ import hashlib
 import uuid
 from collections.abc import Iterator, Sequence
 from datetime import date
+from typing import Any
 
 import chromadb
 import numpy as np
@@ -71,3 +72,12 @@ class RecordingAnswerer(Answerer):
     def standalone_question(self, question: str, history: Sequence[Turn], as_of: date | None = None) -> str:
         self.rewrites.append((question, list(history), as_of))
         return self.rewritten
+
+
+def send_html(handler: Any, body: bytes) -> None:
+    """A test web server's 200 answer with an HTML page (for BaseHTTPRequestHandler.do_GET)."""
+    handler.send_response(200)
+    handler.send_header("Content-Type", "text/html; charset=utf-8")
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    handler.wfile.write(body)

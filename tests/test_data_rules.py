@@ -23,7 +23,7 @@ from typing import Any
 
 import chromadb
 import pytest
-from fakes import FakeEncoder
+from fakes import FakeEncoder, send_html
 from test_untrusted_records import ingest, jsonl
 from test_web_sources import (  # noqa: F401  (cli and site are fixtures)
     Cli,
@@ -175,11 +175,7 @@ class SlowPage:
                     page.all_waiting.set()
                 page.release.wait(timeout=300)
                 body = article_html("Ferry Timetable Changes", paragraphs("ferry timetable"))
-                self.send_response(200)
-                self.send_header("Content-Type", "text/html; charset=utf-8")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                send_html(self, body)
 
             def log_message(self, *args: Any) -> None:
                 pass

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 from conftest import make_assistant
+from fakes import send_html
 from test_chroma_server import chroma_server  # noqa: F401  (fixture)
 from test_near_duplicates import edited, story
 from test_ui import OpenApp, ask, assistant_messages, library, open_app, rendered, writable_store  # noqa: F401
@@ -161,11 +162,7 @@ class _SlowPage(BaseHTTPRequestHandler):
         paragraphs = "".join(f"<p>{sentence}</p>" for sentence in FERRY * 3)
         body = (f"<html><head><title>Ferry Timetable Changes</title></head><body><article>"
                 f"<h1>Ferry Timetable Changes</h1>{paragraphs}</article></body></html>").encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html; charset=utf-8")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        send_html(self, body)
 
     def log_message(self, *args: Any) -> None:
         pass
