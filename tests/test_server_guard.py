@@ -22,6 +22,7 @@ from pathlib import Path
 import httpx
 import pytest
 from test_many_processes import _env, _ingest, _within
+from test_ui import OpenApp, ask, assistant_messages, open_app, rendered, writable_store  # noqa: F401  (fixtures)
 
 from assistant.store.client import local_client
 from assistant.store.server import INFO_FILE, ServerInfo, host_name, read_info, running, secret, socket_path
@@ -29,6 +30,7 @@ from assistant.store.server import INFO_FILE, ServerInfo, host_name, read_info, 
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parent.parent
+VOLCANO = "How close to Grindavik did the lava get?"
 
 
 @pytest.fixture
@@ -288,3 +290,23 @@ def test_a_full_disk_stops_the_ingest_with_one_line_and_a_rerun_after_freeing_sp
         return sorted(_ingest(where, "--list").stdout.splitlines())
 
     assert rows(data_dir) == rows(tmp_path / "reference") and len(rows(data_dir)) == 50
+
+
+@pytest.mark.parametrize("how", ["killed", "stopped"])
+def test_the_open_chat_answers_within_ten_seconds_after_its_server_is_killed_or_stopped(
+        open_app: OpenApp, writable_store: Path, how: str) -> None:  # noqa: F811
+    at = open_app(writable_store)  # the chat, open in this long-lived process, answers once
+    assert "Grindavik" in rendered(assistant_messages(ask(at, VOLCANO))[-1])
+    info = running(writable_store)
+    assert info is not None
+    os.kill(info.pid, signal.SIGKILL if how == "killed" else signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        answer = rendered(assistant_messages(ask(at, VOLCANO))[-1])
+        assert time.monotonic() - started < 10
+        assert "Could not open the article store" not in answer and "Grindavik" in answer
+        again = running(writable_store)
+        assert again is not None and again.pid != info.pid
+    finally:
+        if Path(f"/proc/{info.pid}").exists():
+            os.kill(info.pid, signal.SIGKILL)
