@@ -54,7 +54,7 @@ from assistant.store.client import local_client, remote_client
 from assistant.store.server import OWNER_LOCK, StoreUnavailable
 from assistant.config import Settings
 from assistant.filters import UNKNOWN_DAY
-from assistant.store.index_sync import IndexSync
+from assistant.store.index_sync import CHANGE_LOG_DAYS, IndexSync
 from assistant.store.keyword_index import KeywordIndex
 from assistant.infra.locks import FileLock, LockBusy, file_lock
 from assistant.store.signature_index import SignatureIndex
@@ -67,7 +67,6 @@ logger = logging.getLogger(__name__)
 _COSINE = {"hnsw": {"space": "cosine"}}
 _CATALOGUE_VECTOR = [1.0]  # catalogue records are looked up by id, never by similarity
 _BEING_WRITTEN = ""  # the content hash of a record whose article is being replaced or deleted
-CHANGE_LOG_DAYS = 2.0
 """Change-log entries older than this are pruned; a process that has not synced for that long
 compares every record instead (a full reconcile)."""
 _PRUNE_EVERY = 600.0  # seconds between a writer's prunes of the change log

@@ -18,13 +18,37 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Collection, Iterable
-from typing import TYPE_CHECKING
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
 
 from assistant.infra.locks import LockBusy
+from assistant.store.keyword_index import KeywordIndex
+from assistant.store.signature_index import SignatureIndex
 
-if TYPE_CHECKING:
-    from assistant.store.chunk_store import ChunkStore
+CHANGE_LOG_DAYS = 2.0
+"""How long the store's change log keeps an entry: a process that has not synced for longer compares
+every article instead."""
+
+
+class IndexedStore(Protocol):
+    """What the sync needs of the store (assistant/store/chunk_store.py ChunkStore)."""
+
+    keywords: KeywordIndex | None
+    signatures: SignatureIndex | None
+
+    def changes_since(self, at: float) -> list[Any]: ...
+
+    def current_versions(self, article_ids: Iterable[str] | None = None) -> dict[str, str]: ...
+
+    def writing(self, timeout: float | None = None, local: bool = False) -> AbstractContextManager[None]: ...
+
+    def records_with_signatures(self, article_ids: Sequence[str]) -> dict[str, tuple[str, bytes | None]]: ...
+
+    def forget_locally(self, article_id: str) -> None: ...
+
+    def rebuild_keywords(self, versions: Mapping[str, str]) -> set[str]: ...
+
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +60,7 @@ little apart, and clocks of writing machines that are a little off."""
 class IndexSync:
     """Brings one store's keyword and signature indexes up to date; thread-safe, never raises from `sync`."""
 
-    def __init__(self, store: ChunkStore, interval: float) -> None:
+    def __init__(self, store: IndexedStore, interval: float) -> None:
         self.store = store
         self.interval = interval
         self._cursor: float | None = None  # newest change-log time handled; None: reconcile first
@@ -71,8 +95,6 @@ class IndexSync:
 
     @staticmethod
     def _retention() -> float:
-        from assistant.store.chunk_store import CHANGE_LOG_DAYS
-
         return CHANGE_LOG_DAYS * 86400 - OVERLAP
 
     def _catch_up(self) -> None:
