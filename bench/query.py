@@ -5,8 +5,11 @@
     python bench/query.py --data-dir /tmp/devstore --compare-layouts 2   # local server vs embedded, ABAB
 
 `--compare-layouts N` measures the same store N times each way, alternating, each in a fresh process:
-through its local Chroma server (CHROMA_MODE=server, the default: every process a client) and opened
-embedded in the measuring process (CHROMA_MODE=embedded, the single-process layout of before).
+- `server`: through its local server (CHROMA_MODE=server, the default: every process a client): chromadb's
+  Python server on a Unix socket, every request checked for the DATA_DIR's secret and Host;
+- `open-server`: through `chroma run` (chromadb's Rust server) on 127.0.0.1 with no access check, as the
+  local server was before the check (a client via CHROMA_HOST; the baseline of the check's cost);
+- `embedded`: opened in the measuring process (CHROMA_MODE=embedded, the single-process layout).
 
 The scaled store holds the dev passages plus perturbed copies: each copy's embedding gets
 Gaussian noise (then is renormalised) and its text loses a random tenth of its words, so
@@ -17,10 +20,13 @@ from __future__ import annotations
 
 import argparse
 import random
+import socket
 import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -52,13 +58,14 @@ def measure(news: NewsAssistant, questions: list[str], dense_only: bool) -> tupl
     return statistics.median(timings) * 1000, timings[int(0.95 * len(timings)) - 1] * 1000
 
 
-def report(label: str, news: NewsAssistant, questions: list[str]) -> None:
+def report(label: str, news: NewsAssistant, questions: list[str], server_pid: int = 0) -> None:
     news.retriever.retrieve("warm up the caches", k=10)
     hybrid = measure(news, questions, dense_only=False)
     dense = measure(news, questions, dense_only=True)
     rss_mb = current_rss_mb()
     server = running(news.settings.data_dir.resolve()) if news.settings.chroma_mode == "server" else None
-    server_rss = f" + server {current_rss_mb(server.pid):.0f} MB" if server else ""
+    server_pid = server_pid or (server.pid if server else 0)
+    server_rss = f" + server {current_rss_mb(server_pid):.0f} MB" if server_pid else ""
     print(f"{label}: {news.store.count_chunks()} chunks, {len(questions)} queries | hybrid p50 {hybrid[0]:.1f} ms, "
           f"p95 {hybrid[1]:.1f} ms | dense-only p50 {dense[0]:.1f} ms, p95 {dense[1]:.1f} ms | "
           f"RSS {rss_mb:.0f} MB{server_rss}", flush=True)
@@ -113,30 +120,64 @@ def build_scaled(source: ChunkStore, target: ChunkStore, scale: int, seed: int =
         target.write_records([replace(record, id=f"{record.id}{suffix}") for record in records])
 
 
+@contextmanager
+def open_server(path: Path) -> Iterator[tuple[int, int]]:
+    """`chroma run` on the Chroma folder `path`, on a free port of 127.0.0.1, with no access check."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    process = subprocess.Popen([str(Path(sys.executable).parent / "chroma"), "run", "--host", "127.0.0.1", "--port",
+                                str(port), "--path", str(path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    break
+            except OSError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise RuntimeError("chroma run did not start") from None
+                time.sleep(0.2)
+        yield port, process.pid
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-dir", type=Path, required=True, help="store holding the ingested dev articles")
     parser.add_argument("--scale", type=int, default=0, help="also measure a store this many times larger")
     parser.add_argument("--scaled-dir", type=Path, default=Path("/tmp/newsdesk-scaled"))
     parser.add_argument("--queries", type=int, default=200)
-    parser.add_argument("--layout", choices=["server", "embedded"], default="server",
-                        help="open the store through its local Chroma server (default) or embedded in this process")
+    parser.add_argument("--layout", choices=["server", "open-server", "embedded"], default="server",
+                        help="open the store through its local Chroma server (default), through `chroma run` with no "
+                             "access check (needs --port, started by --compare-layouts) or embedded in this process")
+    parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--server-pid", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--compare-layouts", type=int, default=0, metavar="N",
                         help="measure both layouts N times each, alternating, each in a fresh process")
     args = parser.parse_args()
 
     if args.compare_layouts:
         for _ in range(args.compare_layouts):
-            for layout in ("server", "embedded"):
-                stop_server(args.data_dir)  # the embedded layout needs the directory to itself
-                subprocess.run([sys.executable, __file__, "--data-dir", str(args.data_dir), "--layout", layout,
-                                "--queries", str(args.queries)], check=True)
+            for layout in ("server", "open-server", "embedded"):
+                stop_server(args.data_dir)  # the other layouts need the directory to themselves
+                command = [sys.executable, __file__, "--data-dir", str(args.data_dir), "--layout", layout,
+                           "--queries", str(args.queries)]
+                if layout != "open-server":
+                    subprocess.run(command, check=True)
+                    continue
+                with open_server(args.data_dir / "chroma") as (port, pid):
+                    subprocess.run([*command, "--port", str(port), "--server-pid", str(pid)], check=True)
         stop_server(args.data_dir)
         return
     questions = [q["question"] for q in load_questions()][: args.queries]
-    news = NewsAssistant.from_settings(Settings(data_dir=args.data_dir, chroma_mode=args.layout,  # type: ignore[call-arg]
-                                                _env_file=None))
-    report(f"dev corpus ({args.layout})", news, questions)
+    open_layout = args.layout == "open-server"
+    news = NewsAssistant.from_settings(Settings(  # type: ignore[call-arg]
+        data_dir=args.data_dir, chroma_mode="server" if open_layout else args.layout, _env_file=None,
+        **({"chroma_host": "127.0.0.1", "chroma_port": args.port} if open_layout else {})))
+    report(f"dev corpus ({args.layout})", news, questions, args.server_pid)
     if args.scale > 1:
         scaled_settings = Settings(data_dir=args.scaled_dir, _env_file=None)  # type: ignore[call-arg]
         scaled = NewsAssistant.from_settings(scaled_settings)

@@ -121,6 +121,23 @@ def _vectors_as_server_expects(api: Any) -> None:
     api._get, api._query = _get, _query
 
 
+def _orjson_without_jsonable_encoder() -> None:
+    """chromadb's endpoints return plain dicts and lists with no response model, which FastAPI first copies
+    value by value through `jsonable_encoder` before its ORJSONResponse dumps them: for a get or query with
+    vectors that copy took most of the call. Here such a result goes to orjson as it is (orjson reads dicts,
+    lists, numbers, strings and enums natively)."""
+    import fastapi.routing
+
+    serialize = fastapi.routing.serialize_response
+
+    async def serialize_response(*, field: Any = None, response_content: Any, **kwargs: Any) -> Any:
+        if field is None and isinstance(response_content, dict | list):
+            return response_content
+        return await serialize(field=field, response_content=response_content, **kwargs)
+
+    fastapi.routing.serialize_response = serialize_response  # type: ignore[assignment]
+
+
 def chroma_app(path: Path) -> App:
     """Chroma's HTTP API over the Chroma directory `path` (the same API `chroma run` serves)."""
     import chromadb.config
@@ -128,6 +145,7 @@ def chroma_app(path: Path) -> App:
 
     settings = chromadb.config.Settings(is_persistent=True, persist_directory=str(path), anonymized_telemetry=False,
                                         allow_reset=False)
+    _orjson_without_jsonable_encoder()
     server = FastAPI(settings)
     _vectors_as_server_expects(server._api)
     return server.app()  # type: ignore[no-any-return]
