@@ -72,18 +72,13 @@ class _LocalTransport(httpx.BaseTransport):
         self._lock = threading.Lock()
         self._socket, self._inner = "", httpx.HTTPTransport()
 
-    def _transport(self, info: ServerInfo) -> httpx.HTTPTransport:
+    def _transport(self, info: ServerInfo, renew: bool = False) -> httpx.HTTPTransport:
+        """The connections to `info`'s socket; `renew`: new ones (those to a server that failed would fail again)."""
         with self._lock:
-            if info.socket != self._socket or self._inner is None:
+            if renew or info.socket != self._socket:
                 self._inner.close()
                 self._socket, self._inner = info.socket, httpx.HTTPTransport(uds=info.socket, limits=self._limits)
             return self._inner
-
-    def _renew(self) -> None:
-        """Drop the connections to a server that failed: they would fail again."""
-        with self._lock:
-            self._inner.close()
-            self._inner = httpx.HTTPTransport(uds=self._socket, limits=self._limits)
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         info = self.server.info
@@ -92,10 +87,9 @@ class _LocalTransport(httpx.BaseTransport):
             return self._transport(info).handle_request(request)
         except _FAILED as error:
             replaced = self.server.recover(info, error)
-            self._renew()
         request.extensions["timeout"] = _timeouts(SLOW_TIMEOUT)
         try:
-            return self._transport(replaced).handle_request(request)
+            return self._transport(replaced, renew=True).handle_request(request)
         except _FAILED as error:
             raise StoreUnavailable(f"the Chroma server of {self.server.data_dir} did not answer "
                                    f"({type(error).__name__}; see {self.server.data_dir / LOG_FILE})") from None
