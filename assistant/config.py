@@ -32,6 +32,7 @@ class Settings(BaseSettings):
     chunk_max_tokens: int = Field(default=256, ge=32, le=256)
 
     keyword_search: bool = True
+    keyword_engine: Literal["tantivy", "fts5"] = "tantivy"
     keyword_title_weight: float = Field(default=1.0, ge=0)
     keyword_max_df: float = Field(default=0.1, gt=0, le=1)
     dense_weight: float = Field(default=1.0, ge=0)
@@ -50,6 +51,8 @@ class Settings(BaseSettings):
     local_model_path: Path | None = None
     local_context_window: int = Field(default=4096, ge=512)
     local_threads: int | None = Field(default=None, ge=1)
+    local_batch: int = Field(default=512, ge=8)
+    local_flash_attention: bool = False
     ollama_base_url: str = "http://127.0.0.1:11434"
     ollama_model: str = "qwen2.5:1.5b-instruct"
     openai_base_url: str | None = None

@@ -281,6 +281,8 @@ def main() -> None:
                              "repository: they hold the dev articles' passages (default: %(default)s)")
     parser.add_argument("--no-answer", action="store_true", help="retrieval only (about a minute)")
     parser.add_argument("--llm-provider", help="answering backend (default: LLM_PROVIDER's default)")
+    parser.add_argument("--keyword-engine", choices=["tantivy", "fts5"],
+                        help="KEYWORD_ENGINE (default: the setting's default); a first use fills it from Chroma")
     parser.add_argument("--budgets", default="", help="LLM_CONTEXT_TOKENS values to compare, e.g. 200,400,800,0 "
                         "(0 = whole passages; default: the setting)")
     parser.add_argument("--k", type=int, default=0, help="passages given to the answerer (default: TOP_K)")
@@ -303,6 +305,8 @@ def main() -> None:
                          f"{', '.join(differ[:5])}: copy the kit's mc_pick again")
 
     overrides = {"llm_provider": args.llm_provider} if args.llm_provider else {}
+    if args.keyword_engine:
+        overrides["keyword_engine"] = args.keyword_engine
     settings = Settings(data_dir=args.data_dir, _env_file=None, **overrides)  # type: ignore[call-arg]
     news = NewsAssistant.from_settings(settings)
     if news.store.count_articles() == 0:

@@ -71,6 +71,16 @@ def report(label: str, news: NewsAssistant, questions: list[str], server_pid: in
           f"RSS {rss_mb:.0f} MB{server_rss}", flush=True)
 
 
+def fill_local_indexes(news: NewsAssistant) -> None:
+    """The first sync of the store's local indexes (keyword index, passage cache), timed: it fills whatever
+    is missing from Chroma (an engine used for the first time, a store from before the passage cache)."""
+    started = time.perf_counter()
+    news.store.sync(force=True)
+    passages = news.store.passages.count() if news.store.passages is not None else 0
+    print(f"  local indexes in step in {time.perf_counter() - started:.1f} s ({passages} passages cached)",
+          flush=True)
+
+
 def _perturb(text: str, rng: random.Random) -> str:
     lines = []
     for line in text.split("\n"):
@@ -150,6 +160,8 @@ def main() -> None:
     parser.add_argument("--scale", type=int, default=0, help="also measure a store this many times larger")
     parser.add_argument("--scaled-dir", type=Path, default=Path("/tmp/newsdesk-scaled"))
     parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--keyword-engine", choices=["tantivy", "fts5"], default="tantivy",
+                        help="KEYWORD_ENGINE of both stores (a first use fills its index from Chroma, timed)")
     parser.add_argument("--layout", choices=["server", "open-server", "embedded"], default="server",
                         help="open the store through its local Chroma server (default), through `chroma run` with no "
                              "access check (needs --port, started by --compare-layouts) or embedded in this process")
@@ -176,17 +188,21 @@ def main() -> None:
     open_layout = args.layout == "open-server"
     news = NewsAssistant.from_settings(Settings(  # type: ignore[call-arg]
         data_dir=args.data_dir, chroma_mode="server" if open_layout else args.layout, _env_file=None,
+        keyword_engine=args.keyword_engine,
         **({"chroma_host": "127.0.0.1", "chroma_port": args.port} if open_layout else {})))
-    report(f"dev corpus ({args.layout})", news, questions, args.server_pid)
+    fill_local_indexes(news)
+    report(f"dev corpus ({args.layout}, {args.keyword_engine})", news, questions, args.server_pid)
     if args.scale > 1:
-        scaled_settings = Settings(data_dir=args.scaled_dir, _env_file=None)  # type: ignore[call-arg]
+        scaled_settings = Settings(data_dir=args.scaled_dir, _env_file=None,  # type: ignore[call-arg]
+                                   keyword_engine=args.keyword_engine)
         scaled = NewsAssistant.from_settings(scaled_settings)
         if scaled.store.count_articles() < news.store.count_articles() * args.scale:
             started = time.perf_counter()
             build_scaled(news.store, scaled.store, args.scale)
             print(f"  built the x{args.scale} store in {time.perf_counter() - started:.0f} s", flush=True)
         scaled = NewsAssistant.from_settings(scaled_settings)
-        report(f"x{args.scale} store", scaled, questions)
+        fill_local_indexes(scaled)
+        report(f"x{args.scale} store ({args.keyword_engine})", scaled, questions)
 
 
 if __name__ == "__main__":

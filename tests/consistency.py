@@ -58,6 +58,7 @@ def snapshot(store: ChunkStore) -> dict[str, Any]:
                                                                               strict=True)},
         "keywords": (store.keyword_hashes(), store.keywords.count() if store.keywords is not None else 0),
         "signatures": store.signature_hashes(),
+        "passages": (store.passages.hashes(), store.passages.count()) if store.passages is not None else None,
     }
 
 

@@ -6,8 +6,13 @@ from pathlib import Path
 import pytest
 from test_ingest_and_answer import ingest_paths
 
+from conftest import make_assistant
+
 from assistant.chain import NewsAssistant
-from assistant.store.keyword_index import KeywordIndex, match_query
+from assistant.config import Settings
+from assistant.encoders.embeddings import MiniLMEmbeddings
+from assistant.store.keyword_engines import ENGINES
+from assistant.store.keyword_index import match_query
 from assistant.retrieval.retriever import diversify, fuse
 from assistant.types import Passage
 
@@ -33,13 +38,22 @@ def _council_articles(path: Path) -> Path:
     return path
 
 
+@pytest.fixture(params=list(ENGINES))
+def engine_news(request: pytest.FixtureRequest, tmp_path: Path, encoder: MiniLMEmbeddings) -> NewsAssistant:
+    """An assistant on each keyword engine (KEYWORD_ENGINE)."""
+    settings = Settings(data_dir=tmp_path / "data", keyword_engine=request.param,  # type: ignore[call-arg]
+                        _env_file=None)
+    return make_assistant(settings, encoder)
+
+
 def test_match_query_quotes_content_words() -> None:
     assert match_query('What did "Resolution 4210" (AND NOT) say?') == '"resolution" OR "4210"'
     assert match_query("the of and") == ""
 
 
 @pytest.mark.slow
-def test_keyword_search_finds_the_exact_number_dense_search_misses(news: NewsAssistant, tmp_path: Path) -> None:
+def test_keyword_search_finds_the_exact_number_dense_search_misses(engine_news: NewsAssistant, tmp_path: Path) -> None:
+    news = engine_news
     ingest_paths(news, _council_articles(tmp_path / "council.jsonl"))
     question = "Which town passed Resolution 4210?"  # 4207 + 3: Dunmore
     dense = news.retriever.retrieve(question, k=3, dense_only=True)
@@ -51,7 +65,8 @@ def test_keyword_search_finds_the_exact_number_dense_search_misses(news: NewsAss
 
 
 @pytest.mark.slow
-def test_delete_and_update_reach_both_indexes(news: NewsAssistant, tmp_path: Path) -> None:
+def test_delete_and_update_reach_both_indexes(engine_news: NewsAssistant, tmp_path: Path) -> None:
+    news = engine_news
     path = _council_articles(tmp_path / "council.jsonl")
     ingest_paths(news, path)
     keywords = news.store.keywords
@@ -67,22 +82,24 @@ def test_delete_and_update_reach_both_indexes(news: NewsAssistant, tmp_path: Pat
 
 
 @pytest.mark.slow
-def test_crash_between_chroma_and_keyword_writes_is_repaired_by_rerun(news: NewsAssistant, tmp_path: Path,
+def test_crash_between_chroma_and_keyword_writes_is_repaired_by_rerun(engine_news: NewsAssistant, tmp_path: Path,
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    news = engine_news
     path = _council_articles(tmp_path / "council.jsonl")
-    original = KeywordIndex.replace_article
+    engine = type(news.store.keywords)
+    original = engine.replace_article
 
-    def crash_on_fifth(self: KeywordIndex, article_id: str, *args: object) -> None:
+    def crash_on_fifth(self: object, article_id: str, *args: object) -> None:
         if article_id == "council-5":
             raise OSError("killed")
         original(self, article_id, *args)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(KeywordIndex, "replace_article", crash_on_fifth)
+    monkeypatch.setattr(engine, "replace_article", crash_on_fifth)
     first = ingest_paths(news, path)
     assert (first.new, first.failed) == (9, 1)
     assert news.store.chunks.get(where={"article_id": "council-5"})["ids"]  # Chroma was written...
     assert "council-5" not in news.store.keyword_hashes()  # ...the keyword index was not
-    monkeypatch.setattr(KeywordIndex, "replace_article", original)
+    monkeypatch.setattr(engine, "replace_article", original)
     second = ingest_paths(news, path)
     assert (second.new, second.unchanged) == (1, 9)
     assert news.store.keywords is not None and news.store.keywords.count() == 10
@@ -90,7 +107,8 @@ def test_crash_between_chroma_and_keyword_writes_is_repaired_by_rerun(news: News
 
 
 @pytest.mark.slow
-def test_lost_keyword_index_is_rebuilt_without_embedding(news: NewsAssistant, tmp_path: Path) -> None:
+def test_lost_keyword_index_is_rebuilt_without_embedding(engine_news: NewsAssistant, tmp_path: Path) -> None:
+    news = engine_news
     path = _council_articles(tmp_path / "council.jsonl")
     ingest_paths(news, path)
     assert news.store.keywords is not None

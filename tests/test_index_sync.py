@@ -10,10 +10,11 @@ import uuid
 
 import chromadb
 import numpy as np
+import pytest
 from fakes import FakeEncoder
 from test_near_duplicates import edited, story
 
-from assistant.store.keyword_index import KeywordIndex
+from assistant.store.keyword_engines import ENGINES, open_engine
 from assistant.store.signature_index import SignatureIndex
 from assistant.store.chunk_store import ChunkStore, StoredArticle
 from assistant.types import Article
@@ -22,10 +23,16 @@ from ingest.dedup import article_signature, signature_bytes
 from ingest.pipeline import Ingestor, chunk_metadata, content_hash
 
 
-def two_machines() -> tuple[ChunkStore, ChunkStore]:
+@pytest.fixture(params=list(ENGINES))
+def engine(request: pytest.FixtureRequest) -> str:
+    """Each keyword engine (KEYWORD_ENGINE) follows Chroma the same way."""
+    return str(request.param)
+
+
+def two_machines(engine: str = "fts5") -> tuple[ChunkStore, ChunkStore]:
     client = chromadb.EphemeralClient()
     name = f"t{uuid.uuid4().hex[:12]}"
-    first, second = (ChunkStore(client, name, None, KeywordIndex(":memory:"), SignatureIndex(":memory:", 0.8),
+    first, second = (ChunkStore(client, name, None, open_engine(engine, ":memory:"), SignatureIndex(":memory:", 0.8),
                                 sync_seconds=0) for _ in range(2))
     return first, second
 
@@ -35,8 +42,8 @@ def article(article_id: str, seed: int, source: str = "Wire") -> Article:
                    source=source, origin=f"/in/{article_id}.jsonl:1")
 
 
-def test_what_one_machine_stores_and_deletes_reaches_the_other_machines_indexes() -> None:
-    first, second = two_machines()
+def test_what_one_machine_stores_and_deletes_reaches_the_other_machines_indexes(engine: str) -> None:
+    first, second = two_machines(engine)
     assert second.keywords is not None and second.signatures is not None
     second.sync(force=True)
     assert second.keyword_hashes() == {}
@@ -62,8 +69,8 @@ def test_a_copy_of_an_article_stored_through_one_machine_is_recognised_through_t
     assert [alternative.source for alternative in record.alternatives] == ["River Wire"]
 
 
-def test_a_change_whose_record_lands_after_its_log_entry_is_picked_up_later() -> None:
-    first, second = two_machines()
+def test_a_change_whose_record_lands_after_its_log_entry_is_picked_up_later(engine: str) -> None:
+    first, second = two_machines(engine)
     second.sync(force=True)
     new = article("late", 5)
     digest = content_hash(new, 256)
@@ -79,11 +86,13 @@ def test_a_change_whose_record_lands_after_its_log_entry_is_picked_up_later() ->
     assert second.keyword_hashes() == second.signature_hashes() == {"late": digest}
 
 
-def test_a_fresh_machine_rebuilds_both_indexes_from_chroma_without_embedding() -> None:
+def test_a_fresh_machine_rebuilds_both_indexes_from_chroma_without_embedding(engine: str) -> None:
+    """Also what a switch of KEYWORD_ENGINE does: the new engine's index starts empty and is filled."""
     first, _ = two_machines()
     encoder = FakeEncoder()
     Ingestor(first, encoder).ingest([article(f"s{n}", n) for n in range(5)])
-    fresh = ChunkStore(first.client, first.chunks.name, None, KeywordIndex(":memory:"), SignatureIndex(":memory:", 0.8))
+    fresh = ChunkStore(first.client, first.chunks.name, None, open_engine(engine, ":memory:"),
+                       SignatureIndex(":memory:", 0.8))
     fresh.sync(force=True)  # its first sync compares every record (a full reconcile)
     assert fresh.keyword_hashes() == fresh.signature_hashes() == first.keyword_hashes()
     assert fresh.keywords.count() == first.keywords.count()  # type: ignore[union-attr]

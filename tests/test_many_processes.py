@@ -28,6 +28,7 @@ from assistant.store.client import local_client
 from assistant.store.server import INFO_FILE, read_info, running
 from assistant.config import Settings
 from assistant.encoders.embeddings import MiniLMEmbeddings
+from assistant.store.keyword_engines import ENGINES
 
 pytestmark = pytest.mark.slow
 
@@ -209,16 +210,18 @@ def test_a_delete_during_an_ingest_sticks_and_a_copy_of_the_deleted_article_is_s
     assert "River Wire" in articles["Floodgates Opened at Dam"], "the copy is an article of its own"
 
 
+@pytest.mark.parametrize("engine", list(ENGINES))
 def test_two_app_machines_against_one_chroma_server_share_keywords_and_copies(
-        chroma_server: int, tmp_path: Path, encoder: MiniLMEmbeddings) -> None:  # noqa: F811
+        chroma_server: int, tmp_path: Path, encoder: MiniLMEmbeddings, engine: str) -> None:  # noqa: F811
     first, second = (Settings(data_dir=tmp_path / name, chroma_host="127.0.0.1", chroma_port=chroma_server,
-                              _env_file=None) for name in ("machine-a", "machine-b"))  # type: ignore[call-arg]
+                              keyword_engine=engine, _env_file=None)  # type: ignore[call-arg]
+                     for name in ("machine-a", "machine-b"))
     reader = make_assistant(second, encoder)  # machine B's app, open before anything is stored
     assert reader.store.count_articles() == 0
     original = _article(tmp_path / "a" / "mill.txt", "Old Mill Reopens as Museum", "Valley Post", "2024-04-02",
                         ["The Zarnowiec mill reopened on Saturday as a museum of milling after a restoration "
                          "that cost 3.1 million euros.", *story(21, sentences=14)])
-    env = {"CHROMA_HOST": "127.0.0.1", "CHROMA_PORT": str(chroma_server)}
+    env = {"CHROMA_HOST": "127.0.0.1", "CHROMA_PORT": str(chroma_server), "KEYWORD_ENGINE": engine}
     added = _ingest(first.data_dir, str(original), **env)  # machine A's ingest command
     assert added.returncode == 0, added.stderr
 

@@ -310,3 +310,20 @@ def test_the_open_chat_answers_within_ten_seconds_after_its_server_is_killed_or_
     finally:
         if Path(f"/proc/{info.pid}").exists():
             os.kill(info.pid, signal.SIGKILL)
+
+
+def test_every_call_of_the_chroma_client_is_answered_by_the_local_server(tmp_path: Path, fixtures_dir: Path) -> None:
+    """The server's faster path for plain results must not break the calls answering with models."""
+    data_dir = tmp_path / "data"
+    assert _ingest(data_dir, str(fixtures_dir / "volcano.txt")).returncode == 0
+    try:
+        client = local_client(data_dir)
+        names = {collection.name for collection in client.list_collections()}
+        assert "newsdesk" in names and "newsdesk_articles" in names
+        chunks = client.get_collection("newsdesk")
+        found = chunks.get(include=["documents", "metadatas", "embeddings"], limit=2)
+        assert len(found["ids"]) == 2 and len(found["embeddings"][0]) == 384
+        hits = chunks.query(query_embeddings=[list(found["embeddings"][0])], n_results=2, include=["distances"])
+        assert hits["ids"][0][0] == found["ids"][0] and abs(hits["distances"][0][0]) < 1e-4
+    finally:
+        _stop(data_dir)

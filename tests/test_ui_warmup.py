@@ -132,6 +132,7 @@ def test_python_m_ui_loads_at_launch_before_anyone_visits(browser: Browser, fixt
         page.context.close()
     text = log.read_text(encoding="utf-8")
     assert text.count("article store open after") == 1 and text.count("models loaded after") == 1, text
+    assert "pages' modules preloaded" in text, text  # ui/preload.py, once the server served
 
 
 class SlowEncoder:

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
+import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import date
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from assistant.answering.answerers.base import Answerer  # light: no LangChain, no settings
 
@@ -28,11 +30,43 @@ if TYPE_CHECKING:  # imported by the loading thread: `python -m ui` starts it be
     from assistant.types import Passage
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 OPENING_STORE = "Opening the article store…"
 LOADING_ENCODER = "Loading the embedding model…"
 LOADING_LLM = "Loading the language model…"
 PREPARING_BACKEND = "Preparing the answering backend…"
+LOADING_NICENESS = 10
+"""How far below the server's the answering backend loads: the local model's loading takes seconds of one
+core, which the first page run and the first browser would otherwise share with it."""
+
+
+def at_lower_priority(make: Callable[[], T], niceness: int = LOADING_NICENESS) -> T:
+    """`make()` in a thread of its own whose nice value is raised by `niceness` (Linux, where a thread has
+    its own; elsewhere at the usual priority), so whatever this process serves meanwhile gets the CPU
+    first, and a free CPU still loads at full speed. The thread ends with the call: the threads that
+    answer later (a page run's, with the llama.cpp workers it starts) keep the usual priority."""
+    outcome: list[T] = []
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        if sys.platform == "linux":  # elsewhere PRIO_PROCESS would read the thread id as a process id
+            try:
+                tid = threading.get_native_id()
+                os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + niceness))
+            except OSError as error:
+                logger.info("loading at the usual priority: %s", error)
+        try:
+            outcome.append(make())
+        except BaseException as error:  # re-raised in the caller's thread
+            failure.append(error)
+
+    thread = threading.Thread(target=run, name=f"{threading.current_thread().name}-low", daemon=True)
+    thread.start()
+    thread.join()
+    if failure:
+        raise failure[0]
+    return outcome[0]
 
 
 class LoadingAnswerer(Answerer):
@@ -119,7 +153,7 @@ class Warmup:
             encoder.encode(["warm up"])  # once, here, rather than in whichever session asks first
             self.stage = LOADING_LLM if settings.llm_provider in ("auto", "local") else PREPARING_BACKEND
             try:
-                self.assistant = NewsAssistant.from_settings(settings, encoder, store)
+                self.assistant = at_lower_priority(lambda: NewsAssistant.from_settings(settings, encoder, store))
             except BackendError as error:
                 logger.error("the answering backend could not start: %s", error)
                 self.assistant = dataclasses.replace(self.opened, answerer=UnavailableAnswerer(error))

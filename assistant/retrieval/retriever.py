@@ -1,6 +1,8 @@
 """Find the passages that answer a question: dense + keyword search fused, dated, diversified.
 
-1. Dense (MiniLM cosine in Chroma) and keyword (BM25, SQLite FTS5) candidates, each pool deep.
+1. Dense (MiniLM cosine in Chroma: ids and scores only) and keyword (BM25, the local keyword index)
+   candidates, each pool deep; their text, fields and versions from the local passage cache where it
+   holds them in their current version (assistant/store/passage_cache.py), else from Chroma.
 2. Reciprocal rank fusion with weights from settings, then two date priors relative to `as_of`:
    every question prefers passages published near the time it is about (as_of: news questions are
    about now; or the period it names, "this week", "in March 2024"; the prior halves every
@@ -12,7 +14,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
@@ -95,12 +97,38 @@ class Retriever:
         if k < 1:
             raise ValueError(f"k must be at least 1, not {k}")
         parsed = parse_filters(filters)
-        self.store.sync()  # what other processes stored since the last question (at most every INDEX_SYNC_SECONDS)
         pool = max(self.settings.candidate_pool, 3 * k)
         keywords = self.store.keywords if not dense_only else None
-        # The keyword search (SQLite, here) runs while the question is embedded and Chroma searches.
-        keyword_search = _WORKERS.submit(keywords.hits, question, pool, parsed) if keywords is not None else None
+        # What other processes wrote since the last question is read from the change log (one call), then the
+        # keyword search runs (local), while the question is embedded and Chroma searches.
+        keyword_search = _WORKERS.submit(self._synced_hits, question, pool, parsed, keywords is not None)
         vector = self.encoder.encode([question])[0]
+        if self.store.passages is None:  # no local passage cache: Chroma returns the passages themselves
+            return self._retrieve_from_store(question, vector, k, pool, parsed,
+                                             keyword_search if keywords is not None else None, as_of)
+        dense = self.store.dense_hits(vector, pool, parsed.where())
+        hits = keyword_search.result()
+        keyword_ids = [chunk_id for chunk_id, _, _ in hits]
+        dense_ids = [chunk_id for chunk_id, _ in dense]
+        known = set(dense_ids)
+        found = {passage.chunk_id: passage for passage in self.store.passages_by_id(
+            [*dense_ids, *(chunk_id for chunk_id in keyword_ids if chunk_id not in known)], vector, dict(dense))}
+        if keywords is None:
+            return [found[chunk_id] for chunk_id in dense_ids if chunk_id in found][:k]
+        day = as_of or date.today()
+        return rank_candidates([found[chunk_id] for chunk_id in dense_ids if chunk_id in found], keyword_ids,
+                               [found[chunk_id] for chunk_id in keyword_ids if chunk_id in found and chunk_id not in known],
+                               time_window(question, day), self.settings, k, day)
+
+    def _synced_hits(self, question: str, pool: int, parsed: Filters, search: bool) -> list[tuple[str, str, float]]:
+        """Bring the local indexes up to date with the change log, then (`search`) the keyword hits."""
+        self.store.sync()
+        return self.store.keywords.hits(question, pool, parsed) if search and self.store.keywords is not None else []
+
+    def _retrieve_from_store(self, question: str, vector: Any, k: int, pool: int, parsed: Filters,
+                             keyword_search: Future[list[tuple[str, str, float]]] | None,
+                             as_of: date | None) -> list[Passage]:
+        """Retrieval without the local passage cache: passages, their vectors and versions read from Chroma."""
         dense = self.store.search_candidates(vector, pool, parsed.where())
         if keyword_search is None:
             return self.store.complete(dense)[:k]

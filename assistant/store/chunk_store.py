@@ -38,7 +38,7 @@ import time
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +55,9 @@ from assistant.store.server import OWNER_LOCK, StoreUnavailable
 from assistant.config import Settings
 from assistant.filters import UNKNOWN_DAY
 from assistant.store.index_sync import CHANGE_LOG_DAYS, IndexSync
-from assistant.store.keyword_index import KeywordIndex
+from assistant.store.keyword_common import KeywordEngine
+from assistant.store.keyword_engines import open_keyword_index
+from assistant.store.passage_cache import PassageCache, passage_from
 from assistant.infra.locks import FileLock, LockBusy, file_lock
 from assistant.store.signature_index import SignatureIndex
 from assistant.types import Chunk, Passage
@@ -148,15 +150,17 @@ class ChunkStore:
     """The DATA_DIR of the local indexes (and of the local server's Chroma folder): where a full disk is checked."""
 
     def __init__(self, client: chromadb.ClientAPI, collection: str, embeddings: Embeddings | None = None,
-                 keywords: KeywordIndex | None = None, signatures: SignatureIndex | None = None,
+                 keywords: KeywordEngine | None = None, signatures: SignatureIndex | None = None,
                  write_lock: FileLock | None = None, sync_seconds: float = 1.0,
-                 audit: AuditLog | None = None, vectors: str | None = None, backend: str = "") -> None:
+                 audit: AuditLog | None = None, vectors: str | None = None, backend: str = "",
+                 passages: PassageCache | None = None) -> None:
         """`vectors`: what the configured encoder makes (`backend`: the EMBEDDING_BACKEND that makes them);
         a store holding other vectors raises VectorsMismatch. None: not checked (listing, deleting)."""
         self.client = client
         self.audit = audit
         self.keywords = keywords
         self.signatures = signatures
+        self.passages = passages
         self.write_lock = write_lock
         self.vectorstore = Chroma(
             client=client,
@@ -283,6 +287,7 @@ class ChunkStore:
         hidden = [write.record.id for write in writes if not write.new]
         if hidden:
             self.catalogue.update(ids=hidden, metadatas=[{"content_hash": _BEING_WRITTEN}] * len(hidden))
+            self.index_sync.note_versions(dict.fromkeys(hidden, _BEING_WRITTEN))
         chunks = [chunk for write in writes for chunk in write.chunks]
         if chunks:
             vectors = np.concatenate([np.asarray(write.vectors, dtype=np.float32) for write in writes if write.chunks])
@@ -297,10 +302,17 @@ class ChunkStore:
         for start in range(0, len(leftovers), 100):
             part = leftovers[start:start + 100]
             self.chunks.delete(where=part[0] if len(part) == 1 else {"$or": part})
-        if self.keywords is not None:  # article by article: each article's rows are complete once committed
-            for write in writes:
-                self.keywords.replace_article(write.record.id, write.record.content_hash,
-                                              [_keyword_row(c.id, c.metadata, c.text) for c in write.chunks])
+        if self.keywords is not None:  # one commit for all (a crash before it leaves these records hidden)
+            with self.keywords.batch():
+                for write in writes:
+                    self.keywords.replace_article(write.record.id, write.record.content_hash,
+                                                  [_keyword_row(c.id, c.metadata, c.text) for c in write.chunks])
+        if self.passages is not None:
+            with self.passages.batch():
+                for write in writes:
+                    self.passages.replace_article(write.record.id, write.record.content_hash,
+                                                  [(c.id, c.text, c.metadata, vector)
+                                                   for c, vector in zip(write.chunks, write.vectors, strict=True)])
         self.write_records([write.record for write in writes], [write.signature for write in writes])
         for write in writes:
             self.note(by or write.record.added_by or "cli", action or ("added" if write.new else "updated"),
@@ -325,6 +337,7 @@ class ChunkStore:
             metadatas=[{**{field: getattr(record, field) for field in _RECORD_FIELDS},
                         "alternatives": _alternatives_json(record.alternatives)} for record in records],
         )
+        self.index_sync.note_versions({record.id: record.content_hash for record in records})
 
     def set_alternatives(self, article_id: str, alternatives: Sequence[AlternativeSource]) -> None:
         """Replace the alternative sources recorded on a stored article (nothing else of it changes)."""
@@ -335,29 +348,50 @@ class ChunkStore:
         self.rebuild_keywords({article_id: content_hash})
 
     def rebuild_keywords(self, versions: Mapping[str, str]) -> set[str]:
-        """Rebuild the keyword entries of articles ({id: content hash}) from their passages in Chroma;
-        returns the ids none of whose passages of that version are stored (yet)."""
-        if self.keywords is None or not versions:
+        """Rebuild the keyword entries and cached passages of articles ({id: content hash}) from their passages
+        in Chroma, each where it names another version; returns the ids none of whose passages of that version
+        are stored (yet)."""
+        if (self.keywords is None and self.passages is None) or not versions:
             return set()
-        rows: dict[str, list[tuple[str, str, str, str, int]]] = {article_id: [] for article_id in versions}
         ids = list(versions)
-        for start in range(0, len(ids), 100):
-            batch = ids[start:start + 100]
-            stored = self.chunks.get(where={"article_id": {"$in": batch}}, include=["documents", "metadatas"])
-            for chunk_id, document, meta in zip(stored["ids"], stored["documents"] or [], stored["metadatas"] or [],
-                                                strict=True):
+        keyword_hashes = self.keywords.hashes(ids) if self.keywords is not None else {}
+        cached_hashes = self.passages.hashes(ids) if self.passages is not None else {}
+        keywords_due = {a for a in ids if self.keywords is not None and keyword_hashes.get(a) != versions[a]}
+        cache_due = {a for a in ids if self.passages is not None and cached_hashes.get(a) != versions[a]}
+        missing: set[str] = set()
+        due = [article_id for article_id in ids if article_id in keywords_due or article_id in cache_due]
+        for start in range(0, len(due), 100):
+            batch = due[start:start + 100]
+            include: list[Any] = ["documents", "metadatas"] + (["embeddings"] if cache_due & set(batch) else [])
+            stored = self.chunks.get(where={"article_id": {"$in": batch}}, include=include)
+            found: dict[str, list[tuple[str, str, Mapping[str, Any], Any]]] = {article_id: [] for article_id in batch}
+            vectors = stored.get("embeddings")
+            for number, (chunk_id, document, meta) in enumerate(zip(
+                    stored["ids"], stored["documents"] or [], stored["metadatas"] or [], strict=True)):
                 meta = meta or {}
                 article_id = str(meta.get("article_id", ""))
-                if versions.get(article_id) == meta.get("content_hash"):
-                    rows[article_id].append(_keyword_row(chunk_id, meta, document or ""))
-        for article_id, article_rows in rows.items():
-            self.keywords.replace_article(article_id, versions[article_id], article_rows)
-        return {article_id for article_id, article_rows in rows.items() if not article_rows}
+                if article_id in found and versions.get(article_id) == meta.get("content_hash"):
+                    found[article_id].append((chunk_id, document or "", meta,
+                                              vectors[number] if vectors is not None else None))
+            missing |= {article_id for article_id, passages in found.items() if not passages}
+            if self.keywords is not None:
+                with self.keywords.batch():  # one commit per 100 articles (a tantivy commit costs tens of ms)
+                    for article_id in keywords_due.intersection(batch):
+                        self.keywords.replace_article(article_id, versions[article_id], [
+                            _keyword_row(chunk_id, meta, text) for chunk_id, text, meta, _ in found[article_id]])
+            if self.passages is not None:
+                with self.passages.batch():
+                    for article_id in cache_due.intersection(batch):
+                        self.passages.replace_article(article_id, versions[article_id], found[article_id])
+        return missing
 
     def forget_locally(self, article_id: str) -> None:
-        """Drop a deleted article's keyword and signature entries (what this DATA_DIR keeps beside Chroma)."""
+        """Drop a deleted article's keyword, cached passage and signature entries (what this DATA_DIR keeps
+        beside Chroma)."""
         if self.keywords is not None:
             self.keywords.delete_article(article_id)
+        if self.passages is not None:
+            self.passages.delete_article(article_id)
         if self.signatures is not None:
             self.signatures.delete_article(article_id)
 
@@ -391,12 +425,11 @@ class ChunkStore:
                 self.note(by, action, article_id, str(((found["metadatas"] or [{}])[0] or {}).get("title", "")))
                 self.log_changes([article_id], "delete")
                 self.catalogue.update(ids=[article_id], metadatas=[{"content_hash": _BEING_WRITTEN}])
+                self.index_sync.note_versions({article_id: _BEING_WRITTEN})
             self.chunks.delete(where={"article_id": article_id})
-            if self.keywords is not None:
-                self.keywords.delete_article(article_id)
-            if self.signatures is not None:
-                self.signatures.delete_article(article_id)
+            self.forget_locally(article_id)
             self.catalogue.delete(ids=[article_id])
+            self.index_sync.note_versions({article_id: None})
             return known
 
     def records(self, article_ids: Sequence[str]) -> dict[str, StoredArticle]:
@@ -431,6 +464,41 @@ class ChunkStore:
         """Passages by id, scored by cosine similarity to the query vector (for keyword-only hits)."""
         return self.complete(self.passage_candidates(chunk_ids, vector))
 
+    def dense_hits(self, vector: Sequence[float], k: int,
+                   where: dict[str, Any] | None = None) -> list[tuple[str, float]]:
+        """(chunk id, cosine similarity) of the k passages closest to the query vector, best first: ids and
+        distances only, the server's lightest answer (text and fields come from `passages_by_id`)."""
+        if k <= 0:
+            return []
+        found = self.chunks.query(query_embeddings=[[float(value) for value in vector]], n_results=k, where=where,
+                                  include=["distances"])  # type: ignore[list-item]
+        return [(chunk_id, 1.0 - float(distance))
+                for chunk_id, distance in zip(found["ids"][0], (found["distances"] or [[]])[0], strict=True)]
+
+    def passages_by_id(self, chunk_ids: Sequence[str], vector: Sequence[float],
+                       scores: Mapping[str, float] | None = None) -> list[Passage]:
+        """The complete passages among these ids, in the order given, scored by `scores` (the dense search's)
+        or their cosine similarity to the query vector.
+
+        A passage comes from the passage cache when the cache holds it in the version the article's record
+        named at the last index sync (run before each question: the change log names every write before it
+        starts), with no call to the server; any other passage is fetched from Chroma and checked against the
+        catalogue (`complete`)."""
+        scores = scores or {}
+        found: dict[str, Passage] = {}
+        if self.passages is not None and self.index_sync.known:
+            versions = self.index_sync.versions
+            for passage, digest in self.passages.candidates(chunk_ids, vector):
+                if digest and versions.get(passage.article_id) == digest:
+                    score = scores.get(passage.chunk_id)
+                    found[passage.chunk_id] = passage if score is None else replace(passage, score=round(score, 4))
+        missing = [chunk_id for chunk_id in dict.fromkeys(chunk_ids) if chunk_id not in found]
+        if missing:
+            for passage in self.complete(self._fetched(missing, vector)):
+                score = scores.get(passage.chunk_id)
+                found[passage.chunk_id] = passage if score is None else replace(passage, score=round(score, 4))
+        return [found[chunk_id] for chunk_id in dict.fromkeys(chunk_ids) if chunk_id in found]
+
     def search_candidates(self, vector: Sequence[float], k: int,
                           where: dict[str, Any] | None = None) -> list[Candidate]:
         """As `search`, before `complete` (so one catalogue read can serve several searches)."""
@@ -439,16 +507,27 @@ class ChunkStore:
         hits = self.vectorstore.similarity_search_by_vector_with_relevance_scores(
             [float(value) for value in vector], k=k, filter=where
         )
-        return [(_passage(document.id or "", document.page_content, document.metadata, 1.0 - float(distance)),
+        return [(passage_from(document.id or "", document.page_content, document.metadata, 1.0 - float(distance)),
                  str(document.metadata.get("content_hash", ""))) for document, distance in hits]
 
     def passage_candidates(self, chunk_ids: Sequence[str], vector: Sequence[float]) -> list[Candidate]:
-        """As `get_passages`, before `complete`."""
+        """As `get_passages`, before `complete`: from the local passage cache, and from Chroma those it lacks."""
         if not chunk_ids:
             return []
+        cached = self.passages.candidates(chunk_ids, vector) if self.passages is not None else []
+        held = {passage.chunk_id for passage, _ in cached}
+        missing = [chunk_id for chunk_id in chunk_ids if chunk_id not in held]
+        if not missing:
+            return cached
+        fetched = {passage.chunk_id: (passage, digest) for passage, digest in self._fetched(missing, vector)}
+        by_id = {**{passage.chunk_id: (passage, digest) for passage, digest in cached}, **fetched}
+        return [by_id[chunk_id] for chunk_id in chunk_ids if chunk_id in by_id]
+
+    def _fetched(self, chunk_ids: Sequence[str], vector: Sequence[float]) -> list[Candidate]:
+        """Passages by id from Chroma, with their content hashes, scored by cosine similarity to the vector."""
         found = self.chunks.get(ids=list(chunk_ids), include=["documents", "metadatas", "embeddings"])
         query = np.asarray(vector, dtype=np.float32)
-        return [(_passage(chunk_id, document or "", meta or {}, float(np.asarray(embedding, dtype=np.float32) @ query)),
+        return [(passage_from(chunk_id, document or "", meta or {}, float(np.asarray(embedding, dtype=np.float32) @ query)),
                  str((meta or {}).get("content_hash", "")))
                 for chunk_id, document, meta, embedding in zip(found["ids"], found["documents"],
                                                                found["metadatas"] or [], found["embeddings"],
@@ -471,21 +550,6 @@ class ChunkStore:
         records = self.catalogue.get(ids=ids, include=["metadatas"])
         return {article_id: str((meta or {}).get("content_hash", "")) for article_id, meta
                 in zip(records["ids"], records["metadatas"] or [], strict=True)}
-
-
-def _passage(chunk_id: str, text: str, meta: Mapping[str, Any], score: float) -> Passage:
-    return Passage(
-        chunk_id=chunk_id,
-        article_id=str(meta.get("article_id", "")),
-        title=str(meta.get("title", "")),
-        text=text,
-        score=round(score, 4),
-        source=str(meta.get("source", "")),
-        url=str(meta.get("url", "")),
-        published=str(meta.get("published", "")),
-        section=str(meta.get("section", "")),
-        position=int(meta.get("position", 0)),
-    )
 
 
 def _keyword_row(chunk_id: str, meta: Mapping[str, Any], text: str) -> tuple[str, str, str, str, int]:
@@ -572,14 +636,15 @@ def build_store(settings: Settings, embeddings: Embeddings | None = None, check_
     encoder than EMBEDDING_BACKEND's (or `embeddings`', when it says) raises VectorsMismatch."""
     backend = getattr(embeddings, "backend", None) or store_backend(settings)
     vectors = getattr(embeddings, "vectors", None) or vectors_name(backend)
-    keywords = KeywordIndex(settings.data_dir / f"{settings.collection}_keywords.sqlite3",
-                            settings.keyword_title_weight, settings.keyword_max_df) if settings.keyword_search else None
+    keywords = open_keyword_index(settings)
     signatures = SignatureIndex(settings.data_dir / f"{settings.collection}_signatures.sqlite3",
                                 settings.near_duplicate_threshold) if settings.near_duplicate_threshold else None
+    passages = PassageCache(settings.data_dir / f"{settings.collection}_passages.sqlite3") \
+        if keywords is not None else None  # only keyword-only candidates are read from it
     store = ChunkStore(build_client(settings), settings.collection, embeddings, keywords, signatures,
                        file_lock(settings.data_dir / f"{settings.collection}.write.lock"), settings.index_sync_seconds,
                        AuditLog(settings.data_dir / f"{settings.collection}_audit.jsonl"),
-                       vectors if check_vectors else None, backend)
+                       vectors if check_vectors else None, backend, passages)
     if settings.chroma_host:  # app machines sharing one server: one writes at a time
         store.writer_lease = WriterLease(store.client, settings.collection, settings.data_dir,
                                          settings.writer_lease_seconds, settings.writer_lease_wait)

@@ -1,6 +1,7 @@
-"""Keeps this DATA_DIR's keyword and signature indexes up to date with Chroma, the one source of truth.
+"""Keeps this DATA_DIR's keyword index, passage cache and signature index up to date with Chroma, the one
+source of truth.
 
-The two SQLite indexes are derived caches: every passage's text and every article's MinHash
+The three are derived caches: every passage's text and vector and every article's MinHash
 signature are stored in Chroma, and each index row names the content hash it was built from.
 A process that writes an article updates its own DATA_DIR's indexes itself; what another
 process wrote (another DATA_DIR against the same CHROMA_HOST, or a writer killed half-way)
@@ -23,7 +24,7 @@ from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
 from assistant.infra.locks import LockBusy
-from assistant.store.keyword_index import KeywordIndex
+from assistant.store.keyword_common import KeywordEngine
 from assistant.store.signature_index import SignatureIndex
 
 CHANGE_LOG_DAYS = 2.0
@@ -34,8 +35,10 @@ every article instead."""
 class IndexedStore(Protocol):
     """What the sync needs of the store (assistant/store/chunk_store.py ChunkStore)."""
 
-    keywords: KeywordIndex | None
+    keywords: KeywordEngine | None
     signatures: SignatureIndex | None
+    passages: Any
+    """The passage cache (assistant/store/passage_cache.py) or None: kept like the keyword index."""
 
     def changes_since(self, at: float) -> list[Any]: ...
 
@@ -67,21 +70,39 @@ class IndexSync:
         self._settled: set[str] = set()  # change-log entries whose change this DATA_DIR already reflects
         self._next = 0.0
         self._lock = threading.Lock()
+        self.versions: dict[str, str] = {}
+        """{article id: the content hash its catalogue record named} as of the last sync (and this process's own
+        writes since; "" while it is being written): which passages a search may return without asking the
+        catalogue (ChunkStore.passages_by_id). Complete once `known`."""
+        self.known = False
+
+    def note_versions(self, versions: Mapping[str, str | None]) -> None:
+        """Records this process wrote (a hash; "" hidden while being written; None deleted)."""
+        for article_id, digest in versions.items():
+            if digest is None:
+                self.versions.pop(article_id, None)
+            else:
+                self.versions[article_id] = digest
 
     @property
     def enabled(self) -> bool:
-        return self.store.keywords is not None or self.store.signatures is not None
+        return any(index is not None for index in (self.store.keywords, self.store.signatures, self.store.passages))
 
     def sync(self, force: bool = False) -> None:
-        """Catch up with the change log (or reconcile everything); rate-limited unless `force`."""
-        if not self.enabled or (not force and time.monotonic() < self._next):
+        """Catch up with the change log (one read of its last entries: every call), or compare every article
+        (the first time, after a pause past CHANGE_LOG_DAYS, and until every article settled: at most every
+        `interval` seconds unless `force`)."""
+        if not self.enabled:
+            return
+        started = time.time()
+        reconcile = self._cursor is None or self._cursor < started - self._retention()
+        if reconcile and not force and time.monotonic() < self._next:
             return
         if not self._lock.acquire(blocking=force):
             return  # another thread of this process is syncing right now
         try:
-            self._next = time.monotonic() + self.interval
-            started = time.time()
-            if self._cursor is None or self._cursor < started - self._retention():
+            if reconcile:
+                self._next = time.monotonic() + self.interval
                 if self._reconcile():
                     self._cursor = started - OVERLAP  # entries of writes still landing are read next time
             else:
@@ -113,6 +134,7 @@ class IndexSync:
     def _reconcile(self) -> bool:
         """Compare every record with the local rows; True when everything could be settled."""
         records = self.store.current_versions()
+        self.versions, self.known = dict(records), True
         local = self._local_hashes(None)
         recent = {entry.article_id: entry.op for entry in self.store.changes_since(time.time() - OVERLAP)}
         changed = {article_id for article_id, digest in records.items() if digest and any(
@@ -124,8 +146,8 @@ class IndexSync:
         return not unsettled and not (orphans - deleted)
 
     def _local_hashes(self, article_ids: Collection[str] | None) -> list[dict[str, str]]:
-        return [index.hashes(article_ids) for index in (self.store.keywords, self.store.signatures)
-                if index is not None]
+        return [index.hashes(article_ids) for index in (self.store.keywords, self.store.signatures,
+                                                        self.store.passages) if index is not None]
 
     def _update(self, article_ids: Iterable[str], deleted: Collection[str]) -> set[str]:
         """Bring the articles' rows to their records' versions (or delete them); returns those whose
@@ -137,10 +159,12 @@ class IndexSync:
         with self.store.writing(timeout=0, local=True):
             current = self.store.records_with_signatures(article_ids)
             keyword_hashes = self.store.keywords.hashes(article_ids) if self.store.keywords is not None else {}
+            cached_hashes = self.store.passages.hashes(article_ids) if self.store.passages is not None else {}
             signature_hashes = self.store.signatures.hashes(article_ids) if self.store.signatures is not None else {}
             rebuild: dict[str, str] = {}
             for article_id in article_ids:
                 record = current.get(article_id)
+                self.note_versions({article_id: record[0] if record is not None else None})
                 if record is None:
                     if article_id in deleted:
                         self.store.forget_locally(article_id)
@@ -151,8 +175,9 @@ class IndexSync:
                 if not digest:
                     unsettled.add(article_id)  # being replaced or deleted right now
                     continue
-                if self.store.keywords is not None and keyword_hashes.get(article_id) != digest:
-                    rebuild[article_id] = digest
+                if (self.store.keywords is not None and keyword_hashes.get(article_id) != digest) or (
+                        self.store.passages is not None and cached_hashes.get(article_id) != digest):
+                    rebuild[article_id] = digest  # both rebuilt from the passages stored in Chroma
                 if self.store.signatures is not None and signature_hashes.get(article_id) != digest:
                     if signature is None:  # written before signatures were kept in Chroma
                         logger.info("%s: no signature stored in Chroma; re-ingest it to detect its copies",

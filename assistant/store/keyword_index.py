@@ -1,4 +1,5 @@
-"""BM25 keyword search over passages: SQLite FTS5 in the data directory, kept in step with Chroma.
+"""BM25 keyword search over passages: SQLite FTS5 in the data directory, kept in step with Chroma
+(KEYWORD_ENGINE=fts5, the default; the other engines: assistant/store/keyword_engines.py).
 
 Names, numbers and rare words are what a small embedding model misses and a keyword index finds.
 Each article's rows are replaced in one transaction (`batch()` puts several writes in one, e.g. when
@@ -10,16 +11,16 @@ a `DELETE ... WHERE article_id = ?` on the FTS table reads every row, 56 ms per 
 
 from __future__ import annotations
 
-import re
 import sqlite3
 import time
-from collections.abc import Collection, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 
-from assistant.filters import UNKNOWN_DAY, Filters, day_number
-from assistant.store.sqlite import Writer, connect, selected_hashes, write_transaction
-from assistant.nlp.text import STOPWORDS, normalize
+from assistant.filters import Filters
+from assistant.store.keyword_common import PRUNE_FROM, HitsSearch, KeywordRow, content_words, day_range, kept_words
+from assistant.store.sqlite import HashedRows
+
+__all__ = ["PRUNE_FROM", "KeywordIndex", "content_words", "match_query"]
 
 _SCHEMA = """
 CREATE VIRTUAL TABLE IF NOT EXISTS passages USING fts5(
@@ -33,20 +34,11 @@ CREATE TABLE article_rows (row INTEGER PRIMARY KEY, article_id TEXT NOT NULL);
 CREATE INDEX article_rows_by_article ON article_rows (article_id);
 INSERT INTO article_rows (row, article_id) SELECT rowid, article_id FROM passages;
 """
-_TOKEN = re.compile(r"\w+")
-PRUNE_FROM = 10_000
-"""Fewest passages from which KEYWORD_MAX_DF applies: in a small store a word in a tenth of the passages
-still tells them apart, and every query is fast."""
 _QUERY_SCHEMA = """
 CREATE VIRTUAL TABLE IF NOT EXISTS temp.vocabulary USING fts5vocab(main, passages, 'row');
 CREATE VIRTUAL TABLE IF NOT EXISTS temp.question USING fts5(word, tokenize = 'porter unicode61 remove_diacritics 2');
 CREATE VIRTUAL TABLE IF NOT EXISTS temp.question_terms USING fts5vocab(temp, question, 'instance');
 """
-
-
-def content_words(question: str) -> list[str]:
-    """The question's words less stopwords, each once, in order."""
-    return list(dict.fromkeys(word for word in _TOKEN.findall(normalize(question)) if word not in STOPWORDS))
 
 
 def match_query(question: str | list[str]) -> str:
@@ -55,7 +47,7 @@ def match_query(question: str | list[str]) -> str:
     return " OR ".join(f'"{word}"' for word in words)
 
 
-class KeywordIndex:
+class KeywordIndex(HashedRows, HitsSearch):
     """Passages ranked by BM25 (title weighted above body); thread-safe, and safe with several
     writing processes (a Chroma server shared by ingests on one machine)."""
 
@@ -63,17 +55,15 @@ class KeywordIndex:
                  prune_from: int = PRUNE_FROM) -> None:
         """`max_df`: in an index of at least `prune_from` passages, words of the question found in more than
         this share of them are left out of the query (the rarest word always stays); 1 keeps every word."""
-        self._connection = connect(path, _SCHEMA)
+        super().__init__(path, _SCHEMA)
         self.max_df = max_df
         self.prune_from = prune_from
         self._counted = (0, float("-inf"))
-        with write_transaction(self._connection) as connection:  # a file written before article_rows: once
+        with self._writer.batch(), self._writer.write() as connection:  # a file written before article_rows: once
             if not connection.execute("SELECT 1 FROM sqlite_master WHERE name = 'article_rows'").fetchone():
                 for statement in _ROWS_SCHEMA.split(";"):
                     if statement.strip():
                         connection.execute(statement)
-        self._writer = Writer(self._connection)
-        self._lock = self._writer.lock
         self.title_weight = title_weight
         if max_df < 1:
             self._connection.executescript(_QUERY_SCHEMA)
@@ -93,20 +83,10 @@ class KeywordIndex:
             frequency[word] = found[0] if found else 0
         if time.monotonic() - self._counted[1] > 30:  # the number of passages, read again every 30 s
             self._counted = (connection.execute("SELECT count(*) FROM article_rows").fetchone()[0], time.monotonic())
-        total = self._counted[0]
-        if total < self.prune_from:
-            return words
-        kept = [word for word in words if frequency[word] <= self.max_df * total]
-        return kept or [min(words, key=lambda word: frequency[word])]
-
-    @contextmanager
-    def batch(self) -> Iterator[None]:
-        """The writes inside (replace_article, delete_article) go in one transaction."""
-        with self._writer.batch():
-            yield
+        return kept_words(words, frequency, self._counted[0], self.max_df, self.prune_from)
 
     def replace_article(self, article_id: str, content_hash: str,
-                        rows: Sequence[tuple[str, str, str, str, int]]) -> None:
+                        rows: Sequence[KeywordRow]) -> None:
         """Replace an article's rows: (chunk_id, title, body, source, day) each."""
         with self._writer.write() as connection:
             self._delete_rows(connection, article_id)
@@ -128,19 +108,6 @@ class KeywordIndex:
                            (article_id,))
         connection.execute("DELETE FROM article_rows WHERE article_id = ?", (article_id,))
 
-    def hashes(self, article_ids: Collection[str] | None = None) -> dict[str, str]:
-        """Content hash of every article the index holds (of these articles only, when given)."""
-        with self._lock:
-            return selected_hashes(self._connection, "articles", article_ids)
-
-    def count(self) -> int:
-        with self._lock:
-            return int(self._connection.execute("SELECT count(*) FROM passages").fetchone()[0])
-
-    def search(self, question: str, k: int, filters: Filters | None = None) -> list[tuple[str, float]]:
-        """(chunk_id, BM25 score) of the k best passages, best first; higher scores are better."""
-        return [(chunk_id, score) for chunk_id, _, score in self.hits(question, k, filters)]
-
     def hits(self, question: str, k: int, filters: Filters | None = None) -> list[tuple[str, str, float]]:
         """As `search`, with each passage's article: (chunk_id, article_id, BM25 score)."""
         words = content_words(question)
@@ -159,14 +126,10 @@ class KeywordIndex:
         if filters.article_ids:
             sql += f" AND article_id IN ({','.join('?' * len(filters.article_ids))})"
             params += list(filters.article_ids)
-        if filters.date_from or filters.date_to:
-            sql += f" AND day > {UNKNOWN_DAY}"
-        if filters.date_from:
-            sql += " AND day >= ?"
-            params.append(day_number(filters.date_from))
-        if filters.date_to:
-            sql += " AND day <= ?"
-            params.append(day_number(filters.date_to))
+        days = day_range(filters)
+        if days is not None:
+            sql += " AND day BETWEEN ? AND ?"
+            params += list(days)
         sql += " ORDER BY rank LIMIT ?"
         params.append(k)
         with self._lock:

@@ -124,15 +124,19 @@ def _vectors_as_server_expects(api: Any) -> None:
 def _orjson_without_jsonable_encoder() -> None:
     """chromadb's endpoints return plain dicts and lists with no response model, which FastAPI first copies
     value by value through `jsonable_encoder` before its ORJSONResponse dumps them: for a get or query with
-    vectors that copy took most of the call. Here such a result goes to orjson as it is (orjson reads dicts,
-    lists, numbers, strings and enums natively)."""
+    vectors that copy took most of the call. Here such a result (a dict of plain values) goes to orjson as it
+    is (orjson reads dicts, lists, numbers, strings and enums natively); anything else, e.g. the collection
+    models `list_collections` returns, goes the usual way."""
     import fastapi.routing
 
     serialize = fastapi.routing.serialize_response
 
+    from pydantic import BaseModel
+
     async def serialize_response(*, field: Any = None, response_content: Any, **kwargs: Any) -> Any:
-        if field is None and isinstance(response_content, dict | list):
-            return response_content
+        if field is None and isinstance(response_content, dict) and not any(
+                isinstance(value, BaseModel) for value in response_content.values()):
+            return response_content  # a get's or query's result (a list may hold models: list_collections)
         return await serialize(field=field, response_content=response_content, **kwargs)
 
     fastapi.routing.serialize_response = serialize_response  # type: ignore[assignment]

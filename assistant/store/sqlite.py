@@ -90,3 +90,31 @@ class Writer:
             else:
                 with write_transaction(self.connection) as connection:
                     yield connection
+
+
+class HashedRows:
+    """A SQLite file of rows derived from each article's passages, with an `articles` table naming the content
+    hash each article's rows were built from (the keyword index, the passage cache): its connection, writer,
+    batches, hashes and row count. `ROWS`: the table whose rows `count` counts."""
+
+    ROWS = "passages"
+
+    def __init__(self, path: Path | str, schema: str) -> None:
+        self._connection = connect(path, schema)
+        self._writer = Writer(self._connection)
+        self._lock = self._writer.lock
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """The writes inside (replace_article, delete_article) go in one transaction."""
+        with self._writer.batch():
+            yield
+
+    def hashes(self, article_ids: Collection[str] | None = None) -> dict[str, str]:
+        """Content hash of every article held (of these articles only, when given)."""
+        with self._lock:
+            return selected_hashes(self._connection, "articles", article_ids)
+
+    def count(self) -> int:
+        with self._lock:
+            return int(self._connection.execute(f"SELECT count(*) FROM {self.ROWS}").fetchone()[0])

@@ -39,7 +39,8 @@ def local_model(settings: Settings) -> BaseChatModel:
         except ModelFileError as error:
             raise BackendError("local", str(error), HINTS["local"]) from error
     try:
-        loaded = load_model(path, settings.local_context_window, settings.local_threads)
+        loaded = load_model(path, settings.local_context_window, settings.local_threads, settings.local_batch,
+                            settings.local_flash_attention)
     except (ValueError, RuntimeError) as error:  # llama-cpp raises ValueError for a file it cannot load
         raise BackendError("local", f"cannot load {path}: {error}", HINTS["local"]) from error
     return LlamaCppChatModel(loaded=loaded, max_tokens=settings.llm_max_tokens)

@@ -20,7 +20,9 @@ import logging
 import os
 import re
 import threading
+import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from types import ModuleType
@@ -45,6 +47,19 @@ _MARK = re.compile("\ue000(\\d+)\ue001")
 """Stands for message n's content while the chat template is rendered (private-use characters)."""
 
 
+@dataclass(frozen=True)
+class Usage:
+    """What one generation cost: prompt tokens, how many of them were evaluated (the rest were reused from
+    the previous prompt or the state cache), and the time of each step (llama.cpp's own counters)."""
+
+    prompt_tokens: int
+    evaluated: int
+    prompt_seconds: float
+    generated: int
+    generation_seconds: float
+    total_seconds: float
+
+
 class LoadedModel:
     """A llama.cpp model, the lock that keeps one generation at a time on it, and its special tokens."""
 
@@ -52,8 +67,23 @@ class LoadedModel:
         self.llama = llama
         self.path = path
         self.lock = threading.Lock()
+        self.last_usage: Usage | None = None
+        """The latest generation's Usage (bench/answer.py reports it per question)."""
         self._specials: tuple[str, ...] | None = None
         self._formatter: Any = None
+
+    def reset_counters(self) -> None:
+        import_llama_cpp().llama_perf_context_reset(self.llama._ctx.ctx)
+
+    def note_usage(self, prompt_tokens: int, started: float) -> None:
+        """Record the generation that started at `started` (perf_counter) from llama.cpp's counters."""
+        data = import_llama_cpp().llama_perf_context(self.llama._ctx.ctx)
+        # llama.cpp counts a one-token decode as generation: the prompt's last token when all the rest was
+        # reused, so the prompt's evaluated tokens are at least one
+        evaluated = max(int(data.n_p_eval), 1)
+        generated = int(data.n_eval) - (1 if data.n_p_eval == 0 else 0)
+        self.last_usage = Usage(prompt_tokens, evaluated, data.t_p_eval_ms / 1000, max(generated, 0),
+                                data.t_eval_ms / 1000, time.perf_counter() - started)
 
     @property
     def specials(self) -> tuple[str, ...]:
@@ -133,12 +163,13 @@ def import_llama_cpp() -> ModuleType:
 
 
 @lru_cache(maxsize=2)
-def load_model(path: Path, context_window: int, threads: int | None) -> LoadedModel:
+def load_model(path: Path, context_window: int, threads: int | None, batch: int = 512,
+               flash_attention: bool = False) -> LoadedModel:
     """The GGUF model at `path`, loaded once per process (same path and settings)."""
     llama_cpp = import_llama_cpp()
     logger.info("loading local model %s", path)
     llama = llama_cpp.Llama(model_path=str(path), n_ctx=context_window, n_threads=threads or os.cpu_count() or 1,
-                            n_batch=256, verbose=False)  # 512 took 0.16 GiB more RSS (bench/ui_sessions.py)
+                            n_batch=batch, flash_attn=flash_attention, verbose=False)
     llama.set_cache(llama_cpp.LlamaRAMCache(capacity_bytes=_STATE_CACHE_BYTES))
     atexit.register(llama.close)  # while llama_cpp is still whole: freed at shutdown, it raises "Exception ignored"
     return LoadedModel(llama, path)
@@ -172,6 +203,8 @@ class LlamaCppChatModel(BaseChatModel):
         options = {"stream": True, "max_tokens": kwargs.get("max_tokens", self.max_tokens),
                    "temperature": kwargs.get("temperature", self.temperature)}
         with self.loaded.lock:
+            started = time.perf_counter()
+            self.loaded.reset_counters()
             prompt = self.loaded.prompt(chat)
             if prompt is not None:
                 tokens, template_stop, criteria = prompt
@@ -189,6 +222,7 @@ class LlamaCppChatModel(BaseChatModel):
                     if run_manager:
                         run_manager.on_llm_new_token(piece, chunk=chunk)
                     yield chunk
+            self.loaded.note_usage(len(prompt[0]) if prompt is not None else 0, started)
 
     def get_num_tokens(self, text: str) -> int:
         """Tokens of `text` in the model's own tokenizer."""
