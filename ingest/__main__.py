@@ -1,5 +1,6 @@
 """`python -m ingest PATH|URL...`: add articles from files, folders and web pages to the store;
-`--feed URL [--watch MINUTES]` polls RSS/Atom feeds; `--list` and `--delete ID...` manage the store."""
+`--feed URL [--watch MINUTES]` polls RSS/Atom feeds; `--list` and `--delete ID...` manage the store;
+`--updates [--since DATE]` prints the followed questions whose answers changed."""
 
 from __future__ import annotations
 
@@ -41,7 +42,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--list", action="store_true", help="list stored articles")
     parser.add_argument("--since", metavar="DATE",
                         help="with --list: only the articles added (stored) on or after DATE (YYYY-MM-DD, UTC), "
-                             "oldest first, with the time each was added")
+                             "oldest first, with the time each was added; with --updates: the answers changed "
+                             "on or after DATE")
+    parser.add_argument("--updates", action="store_true",
+                        help="check the followed questions against what was stored since the last check, then print "
+                             "the answers that changed (not yet seen, or since --since DATE) with what changed")
     parser.add_argument("--delete", nargs="+", metavar="ID",
                         help="move these articles to the trash (restorable from the Library for TRASH_DAYS days)")
     parser.add_argument("--purge-trash", action="store_true", help="remove every article in the trash for good")
@@ -222,8 +227,8 @@ def _main(argv: Sequence[str] | None) -> int:
     if args.restore_deleted and not args.feed:
         parser.error("--restore-deleted goes with --feed URL")
     if args.since is not None:
-        if not args.list:
-            print("error: --since DATE goes with --list", file=sys.stderr)
+        if not args.list and not args.updates:
+            print("error: --since DATE goes with --list or --updates", file=sys.stderr)
             return 2
         try:
             since = _since(args.since)
@@ -235,6 +240,10 @@ def _main(argv: Sequence[str] | None) -> int:
         return _server(settings, args.server)
     if args.list:
         return _list(settings, since if args.since is not None else None)
+    if args.updates:
+        from ingest.follow_updates import print_updates
+
+        return print_updates(since if args.since is not None else None)
     if args.reembed:
         return _reembed(settings, args.quiet)
     if not args.paths and not args.feed and not args.delete and not args.purge_trash:

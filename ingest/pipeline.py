@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable
 from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import PurePath
+from typing import Any
 
 import numpy as np
 
@@ -135,8 +136,12 @@ class Ingestor:
 
     def __init__(self, store: ChunkStore, encoder: TextEncoder, max_tokens: int = 256,
                  batch_chunks: int = 1024, max_article_bytes: int = DEFAULT_MAX_ARTICLE_BYTES,
-                 added_by: str = "cli") -> None:
+                 added_by: str = "cli", settings: Settings | None = None, news: Any = None) -> None:
         self.store = store
+        self.settings = settings
+        """With settings, each ingest that wrote articles then checks the followed questions (check_follows)."""
+        self.news = news
+        """The process's NewsAssistant, when it has one, for that check (else one is built from the settings)."""
         self.added_by = added_by
         """Who the articles' provenance names (an article's own `added_by`, e.g. `feed:URL`, wins)."""
         self.encoder = encoder
@@ -146,9 +151,9 @@ class Ingestor:
 
     @classmethod
     def from_settings(cls, settings: Settings, store: ChunkStore, encoder: TextEncoder,
-                      added_by: str = "cli") -> Ingestor:
+                      added_by: str = "cli", news: Any = None) -> Ingestor:
         return cls(store, encoder, settings.chunk_max_tokens, max_article_bytes=int(settings.max_article_mb * 1e6),
-                   added_by=added_by)
+                   added_by=added_by, settings=settings, news=news)
 
     def ingest(self, items: Iterable[Article | LoadError],
                on_error: Callable[[str], None] = lambda line: None) -> IngestReport:
@@ -158,6 +163,7 @@ class Ingestor:
         run.add_all(items)
         run.flush()
         run.report.seconds = time.perf_counter() - started
+        check_follows(self, run.report)
         return run.report
 
 
@@ -179,7 +185,21 @@ class IngestBatch:
         run.add_all(items)
         run.flush()
         run.report.seconds = time.perf_counter() - started
+        check_follows(run.ingestor, run.report)
         return run.report
+
+
+def check_follows(ingestor: Ingestor, report: IngestReport) -> None:
+    """After an ingest that wrote articles: check the followed questions (assistant/following). A failure is
+    a warning only; the next check (another ingest, or `updates()`) covers these articles too."""
+    if ingestor.settings is None or not (report.new or report.updated):
+        return
+    try:
+        from assistant.following import check_after_write
+
+        check_after_write(ingestor.settings, ingestor.store, ingestor.encoder, news=ingestor.news)
+    except Exception as error:
+        logger.warning("could not check the followed questions (%s); the next check covers these articles", error)
 
 
 class _Run:

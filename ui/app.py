@@ -1,7 +1,8 @@
 """Newsdesk web app: `python -m ui` (or `streamlit run ui/app.py`) from the repo root.
 
 This entry point opens the shared assistant, shows the store and backend status in the sidebar
-and hands over to a page: the chat (ui/chat.py) or the library (ui/library.py). The models load in
+and hands over to a page: the chat (ui/chat.py), the library (ui/library.py) or the questions the visitor
+follows (ui/following.py). The models load in
 the background (ui/warmup.py): the page draws as soon as the store is open, the sidebar says what is
 loading, and at the end of the run it waits for the models and then shows the backend.
 """
@@ -113,6 +114,7 @@ def main() -> None:
     st.navigation([
         st.Page("chat.py", title="Chat", icon=":material/chat:", default=True),
         st.Page("library.py", title="Library", icon=":material/library_books:"),
+        st.Page("following.py", title="Following", icon=":material/notifications:"),
     ]).run()
     if pending is not None:
         finish_loading(pending)

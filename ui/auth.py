@@ -65,6 +65,9 @@ class Access:
     """The signed-in user's e-mail address (else their subject id); None when not signed in."""
     blocked: str | None = None
     """Set when the visitor may not use the app at all (sign in first, or sign-in is misconfigured)."""
+    local: bool = False
+    """Local mode: no sign-in, and the page was asked for on this computer (its one user follows questions as
+    LOCAL_USER)."""
 
     @property
     def can_edit(self) -> bool:
@@ -173,7 +176,7 @@ def decide(settings: Settings, sign_in: SignIn, address: str | None, user: Mappi
                                    f"an administrator must set up [auth] in {SECRETS_FILE}."))
         if is_loopback(address) and foreign is None:
             return Access(Role.EDITOR, f"**Local mode**: {why} and the server {_where(address)} only, "
-                          "so whoever uses this computer may add and delete articles.", sign_in)
+                          "so whoever uses this computer may add and delete articles.", sign_in, local=True)
         if settings.allow_anonymous_edits:
             return Access(Role.EDITOR, f"**Open mode**: {why}, the server {_where(address)} and "
                           "ALLOW_ANONYMOUS_EDITS=true: anyone who reaches it may add and delete articles.", sign_in)

@@ -96,7 +96,7 @@ def replace(news: NewsAssistant, key: str) -> None:
     conflict = next((c for c in st.session_state.get(CONFLICTS, []) if c.key == key), None)
     if by is None or conflict is None:
         return
-    ingestor = Ingestor.from_settings(news.settings, news.store, news.encoder, added_by=by)
+    ingestor = Ingestor.from_settings(news.settings, news.store, news.encoder, added_by=by, news=news)
     try:
         with store_lock().writing():
             done = replace_with_upload(conflict, ingestor, trash_of(news), by)

@@ -17,8 +17,9 @@ from assistant.chain import NewsAssistant
 from assistant.filters import MAX_FILTER_VALUES
 from assistant.store.chunk_store import AlternativeSource, StoredArticle
 from assistant.types import Answer
-from ui.auth import can_edit
+from ui.auth import access
 from ui.components import answer_body, escape_markdown, one_line, render_answer_details, render_closest_passages
+from ui.follows import Follows, chat_follows, follow_control, follow_error
 from ui.resources import catalogue, open_assistant, ready_assistant
 from ui.uploads import accepted_types
 
@@ -84,7 +85,8 @@ def turn_key(index: int) -> str:
     return f"turn-{index}"
 
 
-def show_message(message: Message, index: int) -> None:
+def show_message(message: Message, index: int, follows: Follows | None = None) -> None:
+    """One chat turn; under an answer, "Follow this question" (when `follows` is given)."""
     with st.chat_message(message["role"]):
         if "error" in message:
             st.error(escape_markdown(message["error"]))  # backend errors may quote article or server text
@@ -93,6 +95,8 @@ def show_message(message: Message, index: int) -> None:
         st.markdown(escape_markdown(answer_body(message["answer"]) if "answer" in message else message["content"]))
         if "answer" in message:
             render_answer_details(message["answer"], turn_key(index), message.get("copies"))
+            if follows is not None:
+                follow_control(message["answer"].question, turn_key(index), follows)
 
 
 def stream_text(pieces: Iterator[str | Answer]) -> Answer:
@@ -126,7 +130,7 @@ def copies_of_cited(answer: Answer, records: Sequence[StoredArticle]) -> dict[st
 
 
 def ask(news: NewsAssistant, question: str, k: int, filters: dict[str, Any],
-        records: Sequence[StoredArticle], mode: str = "auto") -> None:
+        records: Sequence[StoredArticle], mode: str = "auto", follows: Follows | None = None) -> None:
     """Answer the question in the chat, with the earlier turns as history, and record both turns."""
     messages: list[Message] = st.session_state.messages
     history = [{"role": m["role"], "content": m["content"]} for m in messages if "error" not in m]
@@ -153,6 +157,8 @@ def ask(news: NewsAssistant, question: str, k: int, filters: dict[str, Any],
             return
         copies = copies_of_cited(answer, records)
         render_answer_details(answer, key, copies)
+        if follows is not None:
+            follow_control(answer.question, key, follows)
     messages.append({"role": "assistant", "content": answer.text, "answer": answer, "copies": copies})
 
 
@@ -175,14 +181,19 @@ def chat_page() -> None:
     k, filters = search_options(news, records)
     mode = answer_mode()
     st.title("Ask the news")
+    current = access()
     if not count:
-        first_run_help(can_edit())
-    for index, message in enumerate(st.session_state.messages):
-        show_message(message, index)
+        first_run_help(current.can_edit)
+    follow_error()
+    messages: list[Message] = st.session_state.messages
     question = st.chat_input("Ask about the stored articles", disabled=not count,
                              max_chars=news.settings.max_question_chars)
-    if question and question.strip():
-        ask(news, question.strip(), k, filters, records, mode)
+    asked = bool(question and question.strip())
+    follows = chat_follows(current, news, answered=asked or any("answer" in message for message in messages))
+    for index, message in enumerate(messages):
+        show_message(message, index, follows)
+    if question and asked:
+        ask(news, question.strip(), k, filters, records, mode, follows)
 
 
 if __name__ == "__main__":

@@ -177,7 +177,7 @@ def upload_form(news: NewsAssistant) -> None:
         def on_file(index: int, name: str) -> None:
             bar.progress(index / len(uploads), text=f"Ingesting {escape_markdown(name)} ({index + 1} of {len(uploads)})")
 
-        ingestor = Ingestor.from_settings(settings, news.store, news.encoder, added_by=current.actor)
+        ingestor = Ingestor.from_settings(settings, news.store, news.encoder, added_by=current.actor, news=news)
         try:
             submission = ingest_submission(uploads, ingestor, limits, store_lock().writing, on_file)
         except UploadRefused as refused:

@@ -534,6 +534,15 @@ def find_conflicts(passages: Sequence[Passage], focus: Mapping[int, str], compar
     return found
 
 
+def same_fact(first: Fact, first_sentence: str, second: Fact, second_sentence: str) -> bool:
+    """Whether two sentences state a value of one fact, as `find_conflicts` compares them (same kind and
+    word, same subject, same story); whether the values differ is `Fact.consistent`. Also used to tell a
+    figure that changed between two answers to a followed question (assistant/following/diff.py)."""
+    return (first.matches(second)
+            and _same_subject(_Side(0, first, first_sentence), _Side(0, second, second_sentence))
+            and same_story(first_sentence, second_sentence, _fact_words(first, second)))
+
+
 def _fact_stems(fact: Fact) -> set[str]:
     """The stems that say what a fact is about: the counted noun and what happened, or the attached word."""
     words = set(fact.key.split("|")[-1].split("/")[0].split())
