@@ -15,12 +15,11 @@ A layer above `assistant.chain`: nothing below imports it.
 from __future__ import annotations
 
 import logging
-import time
 from datetime import date, datetime, timezone
 from typing import TYPE_CHECKING
 
 from assistant.following.check import check_follows, dense_floor
-from assistant.following.store import FollowStore, answer_metadata, follow_id, has_follows
+from assistant.following.store import FollowStore, answer_metadata, follow_id, has_follows, now
 from assistant.following.types import CHANGE_KINDS, CheckReport, FollowChange, Followed
 
 if TYPE_CHECKING:
@@ -65,13 +64,13 @@ def follow(question: str, user: str = LOCAL_USER, *, news: NewsAssistant | None 
         return existing[0]
     answer = news.answer(question)  # ValueError for an empty or too long question
     vector = news.encoder.encode([question])[0]
-    now = time.time()
-    metadata = {"user": user, "question": question, "created_at": now, "seen_at": now,
+    at = now()
+    metadata = {"user": user, "question": question, "created_at": at, "seen_at": at,
                 "vectors": str(getattr(news.encoder, "vectors", "")),
-                **answer_metadata(answer, now, dense_floor(news, vector, answer))}
+                **answer_metadata(answer, at, dense_floor(news, vector, answer))}
     follows.add(key, vector, metadata, answer)
-    return Followed(follow_id=key, user=user, question=question, created_at=now, answer=answer, answered_at=now,
-                    changed_at=None, seen_at=now, changes=())
+    return Followed(follow_id=key, user=user, question=question, created_at=at, answer=answer, answered_at=at,
+                    changed_at=None, seen_at=at, changes=())
 
 
 def _own(follows: FollowStore, key: str, user: str) -> bool:
@@ -98,7 +97,7 @@ def mark_seen(follow_id: str, user: str = LOCAL_USER, *, news: NewsAssistant | N
     """The user has seen the follow's latest answer: it is no longer `updated` (another user's: nothing done)."""
     follows = FollowStore(_news(news).store)
     if _own(follows, follow_id, _user(user)):
-        follows.update(follow_id, {"seen_at": time.time()})
+        follows.update(follow_id, {"seen_at": now()})
 
 
 def _timestamp(since: float | datetime | date) -> float:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Collection, Mapping
 from datetime import date
 from typing import TYPE_CHECKING, Any
@@ -25,7 +26,7 @@ import numpy as np
 from assistant.filters import Filters
 from assistant.following.codec import dumps_state
 from assistant.following.diff import answer_changes
-from assistant.following.store import FollowRecord, FollowStore, answer_metadata, text_hash
+from assistant.following.store import FollowRecord, FollowStore, answer_metadata, now, text_hash
 from assistant.following.types import CheckReport
 from assistant.store.index_sync import CHANGE_LOG_DAYS, OVERLAP
 from assistant.types import Answer, Passage
@@ -34,6 +35,9 @@ if TYPE_CHECKING:
     from assistant.chain import NewsAssistant
 
 logger = logging.getLogger(__name__)
+
+SEARCHES_AT_ONCE = 4
+"""Retrieval-only checks run at once (threads): each waits on the store server part of its time."""
 
 
 def search_pool(news: NewsAssistant) -> int:
@@ -62,7 +66,7 @@ def retrieved(news: NewsAssistant, question: str) -> list[Passage]:
 def check_follows(news: NewsAssistant, article_ids: Collection[str] | None = None) -> CheckReport:
     """Check every followed question of the store against what was written since the last check (by any
     process); `article_ids`: articles the caller just wrote (the change log names them too)."""
-    started, clock = time.time(), time.perf_counter()
+    started, clock = now(), time.perf_counter()
     follows = FollowStore(news.store)
     records = follows.records(vectors=True)
     report = CheckReport(follows=len(records))
@@ -98,6 +102,7 @@ def _check(news: NewsAssistant, follows: FollowStore, records: list[FollowRecord
     news.store.sync(force=True)  # the keyword index holds what the other processes wrote
     candidates = _Candidates(news, changed) if changed is not None else None
     encoder_vectors = str(getattr(news.encoder, "vectors", ""))
+    due: list[tuple[FollowRecord, np.ndarray, set[str] | None]] = []
     for record in records:
         window = None if changed is None else {article_id for article_id, at in changed.items()
                                                if at >= record.answered_at - OVERLAP}
@@ -109,9 +114,13 @@ def _check(news: NewsAssistant, follows: FollowStore, records: list[FollowRecord
             follows.update(record.follow_id, {"vectors": encoder_vectors}, vector=vector)
         if window is not None and candidates is not None and not candidates.may_enter(record, vector, window):
             continue
-        report.checked += 1
-        now = retrieved(news, record.question)
-        if not _moved(record, now, window):
+        due.append((record, vector, window))
+    report.checked += len(due)
+    # The retrieval-only checks wait on the store server much of the time: a few at once.
+    with ThreadPoolExecutor(max_workers=SEARCHES_AT_ONCE, thread_name_prefix="follow-check") as searches:
+        found = list(searches.map(lambda item: retrieved(news, item[0].question), due))
+    for (record, vector, window), passages in zip(due, found, strict=True):
+        if not _moved(record, passages, window):
             continue
         report.re_answered += 1
         answering = time.perf_counter()
@@ -153,8 +162,8 @@ class _Candidates:
 def _moved(record: FollowRecord, passages: list[Passage], window: set[str] | None) -> bool:
     """Whether a passage of a changed article entered the answer's passages, or one the answer could see of a
     changed (or deleted) article left them; with `window` None (the log does not reach back), any difference."""
-    now = {(p.chunk_id, text_hash(p.text), p.article_id) for p in passages}
-    return any(window is None or article_id in window for _, _, article_id in now ^ record.seen)
+    current = {(p.chunk_id, text_hash(p.text), p.article_id) for p in passages}
+    return any(window is None or article_id in window for _, _, article_id in current ^ record.seen)
 
 
 def _answer_again(news: NewsAssistant, follows: FollowStore, record: FollowRecord, vector: np.ndarray) -> bool:
@@ -162,7 +171,7 @@ def _answer_again(news: NewsAssistant, follows: FollowStore, record: FollowRecor
     replace) and mark the follow changed. True when it changed."""
     old, previous, changes = follows.document(record.follow_id)
     answer = news.answer(record.question)
-    answered_at = time.time()
+    answered_at = now()
     metadata = answer_metadata(answer, answered_at, dense_floor(news, vector, answer))
     found = answer_changes(old, answer, record.seen_chunks)
     if found:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +27,12 @@ _STATE_VECTOR = [1.0]  # the state record is read by id, never by similarity
 _CURSOR = "checked_up_to"
 SeenPassage = tuple[str, str, str]
 """(chunk id, hash of the passage text as retrieved, article id) of a passage an answer could see."""
+
+
+def now() -> float:
+    """The time to record, to the millisecond: Chroma keeps a float metadata value to about 15 significant
+    digits, so a full `time.time()` read back could differ from the one a caller kept (by 1e-7 s)."""
+    return round(time.time(), 3)
 
 
 def text_hash(text: str) -> str:
