@@ -18,6 +18,7 @@ changed, so the small run searches more follows again than a run on an older sto
 from __future__ import annotations
 
 import argparse
+import cProfile
 import json
 import os
 import random
@@ -55,6 +56,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--hold-out", type=int, default=0, help="with --data-dir holding every dev article: delete "
                         "this many from the copy first, so they are new to it (then --articles of them are ingested)")
+    parser.add_argument("--profile", type=Path, help="write a cProfile of the check to this file")
     parser.add_argument("--llm", action="store_true", help="answer with the configured LLM_PROVIDER")
     args = parser.parse_args()
 
@@ -98,9 +100,16 @@ def main() -> None:
             report = ingestor.ingest(articles)  # no settings: the pipeline does not check the follows itself
             print(f"ingest of {len(articles)} new dev articles: {report.summary()}", flush=True)
 
+            profiler = cProfile.Profile() if args.profile else None
             started = time.perf_counter()
+            if profiler is not None:
+                profiler.enable()
             check = check_after_write(settings, news.store, news.encoder, news=news)
             added = time.perf_counter() - started
+            if profiler is not None:
+                profiler.disable()
+                profiler.dump_stats(args.profile)
+                print(f"profile of the check: {args.profile} (python -m pstats)")
             print(f"follow check: {check.summary() if check else 'no follows'}")
             print(f"ingest without the check {report.seconds:.1f} s, with it {report.seconds + added:.1f} s: "
                   f"added {added:.2f} s = {added / report.seconds:.1%} of the ingest (target <= {TARGET:.0%})")
@@ -109,6 +118,8 @@ def main() -> None:
                 print(f"  of which deciding whom to answer again (the checks) {deciding:.2f} s = "
                       f"{deciding / report.seconds:.1%} of the ingest, answering again {check.answer_seconds:.2f} s "
                       f"({check.re_answered} answers, {check.answer_seconds / max(check.re_answered, 1):.2f} s each)")
+                print(f"  deciding: the {check.checked} retrieval-only checks {check.search_seconds:.2f} s, the change "
+                      f"log and the test without a search {deciding - check.search_seconds:.2f} s")
             if check:
                 print(f"retrieval checks (searched again): {check.checked} of {check.follows} follows; "
                       f"re-answered {check.re_answered}; changed {check.changed}")

@@ -53,8 +53,8 @@ def build_prompts(data_dir: Path, count: int, k: int) -> list[list[dict[str, str
     return prompts
 
 
-def run_setting(prompts_file: Path, data_dir: Path, setting: dict[str, str]) -> dict[str, float]:
-    """Answers every prompt with one setting (in this process) and returns the medians."""
+def run_setting(prompts_file: Path, data_dir: Path, setting: dict[str, str]) -> dict[str, object]:
+    """Answers every prompt with one setting (in this process): the medians, and the answers' texts."""
     from langchain_core.messages import HumanMessage, SystemMessage
 
     from assistant.answering.answerers.gguf import default_model_path
@@ -65,14 +65,17 @@ def run_setting(prompts_file: Path, data_dir: Path, setting: dict[str, str]) -> 
                         int(setting["threads"]) if "threads" in setting else None, int(setting.get("batch", 256)),
                         setting.get("flash", "0") == "1")
     model = LlamaCppChatModel(loaded=loaded, max_tokens=200)
-    rows = []
+    rows, texts = [], []
     for number, chat in enumerate(prompts):
         messages = [SystemMessage(chat[0]["content"]), HumanMessage(chat[1]["content"])]
         started = time.perf_counter()
         first = None
-        for _ in model.stream(messages):
+        pieces = []
+        for chunk in model.stream(messages):
             if first is None:
                 first = time.perf_counter() - started
+            pieces.append(str(chunk.text))
+        texts.append("".join(pieces))
         usage = loaded.last_usage
         assert usage is not None
         if number:  # the first prompt evaluates the fixed system part: not timed
@@ -80,7 +83,7 @@ def run_setting(prompts_file: Path, data_dir: Path, setting: dict[str, str]) -> 
                          usage.evaluated / usage.prompt_seconds if usage.prompt_seconds else 0.0,
                          usage.generated / usage.generation_seconds if usage.generation_seconds else 0.0))
     keys = ("first_token_s", "total_s", "evaluated_tokens", "prompt_tokens", "prompt_tokens_per_s", "gen_tokens_per_s")
-    return {key: statistics.median(row[index] for row in rows) for index, key in enumerate(keys)}
+    return {**{key: statistics.median(row[index] for row in rows) for index, key in enumerate(keys)}, "texts": texts}
 
 
 def parse_setting(text: str) -> dict[str, str]:
@@ -107,6 +110,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         prompts_file = Path(folder) / "prompts.json"
         prompts_file.write_text(json.dumps(build_prompts(args.data_dir, args.questions + 1, args.k)))
+        first_texts: list[str] | None = None
         for round_number in range(1, args.rounds + 1):
             for text in args.setting or ["batch=256"]:
                 load = os.getloadavg()[0]
@@ -114,10 +118,14 @@ def main() -> None:
                                          str(prompts_file), "--setting", text], check=True, capture_output=True,
                                         text=True).stdout.strip().splitlines()[-1]
                 result = json.loads(output)
+                texts = result["texts"]
+                first_texts = first_texts or texts
+                same = sum(a == b for a, b in zip(texts, first_texts, strict=True))
                 print(f"round {round_number} {text:>22}: first token {result['first_token_s']:.2f} s, total "
                       f"{result['total_s']:.2f} s | evaluated {result['evaluated_tokens']:.0f} of "
                       f"{result['prompt_tokens']:.0f} prompt tokens, {result['prompt_tokens_per_s']:.0f} tok/s | "
-                      f"generation {result['gen_tokens_per_s']:.1f} tok/s | load {load:.1f}", flush=True)
+                      f"generation {result['gen_tokens_per_s']:.1f} tok/s | answers identical to the first "
+                      f"setting's {same}/{len(texts)} | load {load:.1f}", flush=True)
 
 
 if __name__ == "__main__":

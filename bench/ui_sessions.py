@@ -2,7 +2,7 @@
 
 Starts `python -m ui` (default LLM_PROVIDER, so the local model loads when installed) on
 a temporary data directory holding the fixture and sample articles, opens N sessions in headless
-Chromium one after another, asks one question in each (all at once), then prints each page's time
+Chromium (started before the server, as a reader's browser is) one after another, asks one question in each (all at once), then prints each page's time
 to interactive (chat input enabled) counted from navigation start and from the moment the server
 started serving (its health endpoint answered), each answer's time, when the models had loaded
 (the server's log), and the server's resident memory (process and children).
@@ -25,6 +25,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from common import ROOT
 
@@ -79,51 +80,59 @@ def run_server(args: argparse.Namespace, chromium: str, data_dir: Path, log: Pat
                launcher: bool) -> Run:
     from playwright.sync_api import sync_playwright
 
-    from assistant.store.server import running
-
     run = Run(("python -m ui" if launcher else "streamlit run ui/app.py")
               + f", UI_BACKGROUND_LOADING={'true' if background else 'false'}")
     env = {"DATA_DIR": str(data_dir), "UI_BACKGROUND_LOADING": "true" if background else "false"}
-    with streamlit_server(env, log, timeout=300, launcher=launcher) as server, sync_playwright() as playwright:
-        serving = time.perf_counter()  # the health endpoint has just answered (polled every 0.5 s)
+    # The browser is open before the server starts, as a reader's is: its own start is not the app's time.
+    with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
-        pages = []
-        for _ in range(args.sessions):
-            page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
-            page.goto(server.url)
-            run.navigation.append(wait_until_interactive(page, timeout=900))
-            run.serving.append(time.perf_counter() - serving)
-            pages.append(page)
-        asked = []
-        for page in pages:
-            box = page.locator("[data-testid=stChatInputTextArea]")
-            box.fill(args.question)
-            box.press("Enter")
-            asked.append(time.perf_counter())
-        answered: dict[int, float] = {}  # session -> when its first card showed (all watched at once)
-        deadline = time.perf_counter() + 900
-        while len(answered) < len(pages) and time.perf_counter() < deadline:
-            for number, page in enumerate(pages):
-                if number not in answered and page.locator(ANSWER_CARD).count():
-                    answered[number] = time.perf_counter()
-            time.sleep(0.2)
-        if len(answered) < len(pages):
-            raise SystemExit(f"{run.label}: {len(pages) - len(answered)} answers missing after 900 s")
-        run.answers = [answered[number] - start for number, start in enumerate(asked)]
-        run.first_answer_serving = min(answered.values()) - serving
-        sidebar = pages[0].get_by_test_id("stSidebar").get_by_text("Answering backend:")
-        sidebar.wait_for(timeout=60_000)
-        run.backend = sidebar.inner_text()
-        pids = [server.process.pid, *descendants(server.process.pid)]
-        run.rss_gib = sum(rss_kib(pid) for pid in pids) / 1024 / 1024
-        run.processes = len(pids)
-        chroma = running(data_dir.resolve())
-        if chroma is not None:  # the store's own server process (shared with ingest commands)
-            run.chroma_gib = rss_kib(chroma.pid) / 1024 / 1024
+        opened = [browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+                  for _ in range(args.sessions)]
+        with streamlit_server(env, log, timeout=300, launcher=launcher) as server:
+            measure(run, args, server, opened, data_dir)
         browser.close()
     if found := re.search(r"models loaded after ([0-9.]+ s)", log.read_text(encoding="utf-8", errors="replace")):
         run.models_loaded = found.group(1)
     return run
+
+
+def measure(run: Run, args: argparse.Namespace, server: Any, opened: list[Any], data_dir: Path) -> None:
+    """Each session's first page, then one question in every session at once, and the memory after."""
+    from assistant.store.server import running
+
+    serving = time.perf_counter()  # the health endpoint has just answered (polled every 0.05 s)
+    pages = []
+    for page in opened:
+        page.goto(server.url)
+        run.navigation.append(wait_until_interactive(page, timeout=900))
+        run.serving.append(time.perf_counter() - serving)
+        pages.append(page)
+    asked = []
+    for page in pages:
+        box = page.locator("[data-testid=stChatInputTextArea]")
+        box.fill(args.question)
+        box.press("Enter")
+        asked.append(time.perf_counter())
+    answered: dict[int, float] = {}  # session -> when its first card showed (all watched at once)
+    deadline = time.perf_counter() + 900
+    while len(answered) < len(pages) and time.perf_counter() < deadline:
+        for number, page in enumerate(pages):
+            if number not in answered and page.locator(ANSWER_CARD).count():
+                answered[number] = time.perf_counter()
+        time.sleep(0.2)
+    if len(answered) < len(pages):
+        raise SystemExit(f"{run.label}: {len(pages) - len(answered)} answers missing after 900 s")
+    run.answers = [answered[number] - start for number, start in enumerate(asked)]
+    run.first_answer_serving = min(answered.values()) - serving
+    sidebar = pages[0].get_by_test_id("stSidebar").get_by_text("Answering backend:")
+    sidebar.wait_for(timeout=60_000)
+    run.backend = sidebar.inner_text()
+    pids = [server.process.pid, *descendants(server.process.pid)]
+    run.rss_gib = sum(rss_kib(pid) for pid in pids) / 1024 / 1024
+    run.processes = len(pids)
+    chroma = running(data_dir.resolve())
+    if chroma is not None:  # the store's own server process (shared with ingest commands)
+        run.chroma_gib = rss_kib(chroma.pid) / 1024 / 1024
 
 
 def report(run: Run, sessions: int, question: str) -> None:

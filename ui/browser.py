@@ -67,7 +67,7 @@ def _wait_healthy(server: Server, timeout: float, path: str = "/_stcore/health",
                     return
         except OSError:
             pass
-        time.sleep(0.5)
+        time.sleep(0.05)  # bench/ui_sessions.py times the first page from here
     raise TimeoutError(f"{name} not healthy after {timeout:.0f} s:\n{server.log.read_text()[-3000:]}")
 
 

@@ -19,7 +19,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Collection, Mapping
 from datetime import date
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -36,6 +36,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+HALF_PRECISION = 1e-3
+"""How far a passage's score may be off with the passage cache's float16 vectors (unit vectors: at most
+2**-11, 4.9e-4): a passage is let through when it scores within this of a follow's floor."""
 SEARCHES_AT_ONCE = 4
 """Retrieval-only checks run at once (threads): each waits on the store server part of its time."""
 
@@ -114,11 +117,14 @@ def _check(news: NewsAssistant, follows: FollowStore, records: list[FollowRecord
             follows.update(record.follow_id, {"vectors": encoder_vectors}, vector=vector)
         if window is not None and candidates is not None and not candidates.may_enter(record, vector, window):
             continue
+        news.retriever.remember(record.question, vector)  # the check's search and a new answer embed nothing
         due.append((record, vector, window))
     report.checked += len(due)
     # The retrieval-only checks wait on the store server much of the time: a few at once.
+    searching = time.perf_counter()
     with ThreadPoolExecutor(max_workers=SEARCHES_AT_ONCE, thread_name_prefix="follow-check") as searches:
         found = list(searches.map(lambda item: retrieved(news, item[0].question), due))
+    report.search_seconds = time.perf_counter() - searching
     for (record, vector, window), passages in zip(due, found, strict=True):
         if not _moved(record, passages, window):
             continue
@@ -135,14 +141,9 @@ class _Candidates:
     def __init__(self, news: NewsAssistant, changed: Mapping[str, float]) -> None:
         self.news = news
         self.pool = search_pool(news)
-        ids, rows, articles = sorted(changed), [], []
-        for start in range(0, len(ids), 100):
-            found = news.store.chunks.get(where={"article_id": {"$in": ids[start:start + 100]}},
-                                          include=["metadatas", "embeddings"])
-            embeddings: Any = found.get("embeddings")
-            for index, meta in enumerate(found["metadatas"] or []):
-                articles.append(str((meta or {}).get("article_id", "")))
-                rows.append(embeddings[index])
+        found = news.store.article_vectors(sorted(changed))  # the local passage cache, else Chroma
+        articles = [article_id for article_id, _ in found]
+        rows = [vector for _, vector in found]
         self.articles = np.array(articles, dtype=object)
         self.vectors = np.asarray(rows, dtype=np.float32).reshape(len(rows), -1)
 
@@ -152,7 +153,8 @@ class _Candidates:
         if record.seen_articles & window or record.floor <= -1.0:
             return True
         mask = np.fromiter((article in window for article in self.articles), dtype=bool, count=len(self.articles))
-        if mask.any() and float((self.vectors[mask] @ np.asarray(vector, dtype=np.float32)).max()) >= record.floor:
+        if mask.any() and float((self.vectors[mask] @ np.asarray(vector, dtype=np.float32)).max()) \
+                >= record.floor - HALF_PRECISION:
             return True
         keywords = self.news.store.keywords
         return keywords is not None and any(

@@ -65,6 +65,8 @@ class CheckReport:
     seconds: float = 0.0
     answer_seconds: float = 0.0
     """Of `seconds`, the time spent answering again (the rest is the checks that decide whom to answer)."""
+    search_seconds: float = 0.0
+    """Of `seconds`, the retrieval-only checks (the searches again)."""
 
     def summary(self) -> str:
         return (f"followed questions: {self.follows}, searched again {self.checked}, re-answered {self.re_answered}, "

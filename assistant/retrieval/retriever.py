@@ -12,12 +12,15 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
+import threading
+from collections import OrderedDict, defaultdict
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
+
+import numpy as np
 
 from assistant.config import Settings
 from assistant.nlp.dates import DateWindow, time_window
@@ -29,6 +32,9 @@ from assistant.types import Passage
 RRF_K = 60
 _WORKERS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="retrieval")
 """Runs keyword searches and catalogue reads beside the dense search (threads start on first use)."""
+QUESTION_VECTORS = 256
+"""Recent questions' vectors kept per retriever: asked again (a followed question checked, then answered; a
+retried question), a question is not embedded again."""
 
 
 @dataclass(frozen=True)
@@ -88,6 +94,28 @@ class Retriever:
         self.store = store
         self.encoder = encoder
         self.settings = settings
+        self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._vectors_lock = threading.Lock()
+
+    def question_vector(self, question: str) -> np.ndarray:
+        """The question's embedding: remembered, or made by the encoder (and remembered)."""
+        with self._vectors_lock:
+            vector = self._vectors.get(question)
+            if vector is not None:
+                self._vectors.move_to_end(question)
+                return vector
+        vector = self.encoder.encode([question])[0]
+        self.remember(question, vector)
+        return vector
+
+    def remember(self, question: str, vector: np.ndarray) -> None:
+        """Keep a vector this retriever's encoder made for the question (e.g. one stored with a followed
+        question), so asking it costs no embedding."""
+        with self._vectors_lock:
+            self._vectors[question] = np.asarray(vector, dtype=np.float32)
+            self._vectors.move_to_end(question)
+            while len(self._vectors) > QUESTION_VECTORS:
+                self._vectors.popitem(last=False)
 
     def retrieve(self, question: str, k: int = 10, filters: Filters | dict[str, Any] | None = None,
                  as_of: date | None = None, dense_only: bool = False) -> list[Passage]:
@@ -102,7 +130,7 @@ class Retriever:
         # What other processes wrote since the last question is read from the change log (one call), then the
         # keyword search runs (local), while the question is embedded and Chroma searches.
         keyword_search = _WORKERS.submit(self._synced_hits, question, pool, parsed, keywords is not None)
-        vector = self.encoder.encode([question])[0]
+        vector = self.question_vector(question)
         if self.store.passages is None:  # no local passage cache: Chroma returns the passages themselves
             return self._retrieve_from_store(question, vector, k, pool, parsed,
                                              keyword_search if keywords is not None else None, as_of)

@@ -499,6 +499,26 @@ class ChunkStore:
                 found[passage.chunk_id] = passage if score is None else replace(passage, score=round(score, 4))
         return [found[chunk_id] for chunk_id in dict.fromkeys(chunk_ids) if chunk_id in found]
 
+    def article_vectors(self, article_ids: Sequence[str]) -> list[tuple[str, np.ndarray]]:
+        """(article id, vector) of every stored passage of these articles: from the passage cache for articles
+        it holds in their current version (as `passages_by_id` decides), the rest from Chroma."""
+        found: list[tuple[str, np.ndarray]] = []
+        missing = list(dict.fromkeys(article_ids))
+        if self.passages is not None and self.index_sync.known:
+            versions = self.index_sync.versions
+            for article_id, (digest, vectors) in self.passages.article_vectors(missing).items():
+                if digest and versions.get(article_id) == digest:
+                    found.extend((article_id, row) for row in vectors)
+            held = {article_id for article_id, _ in found}
+            missing = [article_id for article_id in missing if article_id not in held]
+        for start in range(0, len(missing), 100):
+            fetched = self.chunks.get(where={"article_id": {"$in": missing[start:start + 100]}},
+                                      include=["metadatas", "embeddings"])
+            embeddings: Any = fetched.get("embeddings")
+            for index, meta in enumerate(fetched["metadatas"] or []):
+                found.append((str((meta or {}).get("article_id", "")), np.asarray(embeddings[index], dtype=np.float32)))
+        return found
+
     def search_candidates(self, vector: Sequence[float], k: int,
                           where: dict[str, Any] | None = None) -> list[Candidate]:
         """As `search`, before `complete` (so one catalogue read can serve several searches)."""

@@ -75,6 +75,21 @@ class PassageCache(HashedRows):
             connection.execute("DELETE FROM passages WHERE article_id = ?", (article_id,))
             connection.execute("DELETE FROM articles WHERE article_id = ?", (article_id,))
 
+    def article_vectors(self, article_ids: Sequence[str]) -> dict[str, tuple[str, np.ndarray]]:
+        """{article id: (content hash, its passages' vectors as rows, float32)} of the articles this cache holds."""
+        ids = list(dict.fromkeys(article_ids))
+        rows: dict[str, tuple[str, list[bytes]]] = {}
+        with self._lock:
+            for start in range(0, len(ids), 500):  # SQLite limits the number of parameters
+                batch = ids[start:start + 500]
+                for article_id, content_hash, blob in self._connection.execute(
+                        "SELECT article_id, content_hash, vector FROM passages "
+                        f"WHERE article_id IN ({','.join('?' * len(batch))}) ORDER BY chunk_id", batch):
+                    rows.setdefault(article_id, (content_hash, []))[1].append(blob)
+        return {article_id: (content_hash, np.frombuffer(b"".join(blobs), dtype=np.float16)
+                             .reshape(len(blobs), -1).astype(np.float32))
+                for article_id, (content_hash, blobs) in rows.items()}
+
     def candidates(self, chunk_ids: Sequence[str], vector: Sequence[float]) -> list[tuple[Passage, str]]:
         """(passage scored by cosine similarity to `vector`, its content hash) of the given passages this
         cache holds, in the order asked; those it does not hold are left out."""
