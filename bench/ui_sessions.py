@@ -2,10 +2,11 @@
 
 Starts `python -m ui` (default LLM_PROVIDER, so the local model loads when installed) on
 a temporary data directory holding the fixture and sample articles, opens N sessions in headless
-Chromium (started before the server, as a reader's browser is) one after another, asks one question in each (all at once), then prints each page's time
-to interactive (chat input enabled) counted from navigation start and from the moment the server
-started serving (its health endpoint answered), each answer's time, when the models had loaded
-(the server's log), and the server's resident memory (process and children).
+Chromium (started before the server, as a reader's browser is) one after another, asks one question in
+each (all at once), then prints each page's time to interactive (chat input enabled) counted from
+navigation start and from the moment the server started serving (its health endpoint answered), each
+answer's time, when the models had loaded (the server's log), and the server's resident memory (process
+and children).
 
     .venv/bin/python bench/ui_sessions.py --models /path/to/data/models   # an assembled GGUF, else the
                                                                           # parts are assembled (1.1 GB)

@@ -486,10 +486,10 @@ class ChunkStore:
         catalogue (`complete`)."""
         scores = scores or {}
         found: dict[str, Passage] = {}
-        if self.passages is not None and self.index_sync.known:
-            versions = self.index_sync.versions
+        if (versions := self._cache_versions()) is not None:
+            assert self.passages is not None
             for passage, digest in self.passages.candidates(chunk_ids, vector):
-                if digest and versions.get(passage.article_id) == digest:
+                if is_current(versions, passage.article_id, digest):
                     score = scores.get(passage.chunk_id)
                     found[passage.chunk_id] = passage if score is None else replace(passage, score=round(score, 4))
         missing = [chunk_id for chunk_id in dict.fromkeys(chunk_ids) if chunk_id not in found]
@@ -504,10 +504,10 @@ class ChunkStore:
         it holds in their current version (as `passages_by_id` decides), the rest from Chroma."""
         found: list[tuple[str, np.ndarray]] = []
         missing = list(dict.fromkeys(article_ids))
-        if self.passages is not None and self.index_sync.known:
-            versions = self.index_sync.versions
+        if (versions := self._cache_versions()) is not None:
+            assert self.passages is not None
             for article_id, (digest, vectors) in self.passages.article_vectors(missing).items():
-                if digest and versions.get(article_id) == digest:
+                if is_current(versions, article_id, digest):
                     found.extend((article_id, row) for row in vectors)
             held = {article_id for article_id, _ in found}
             missing = [article_id for article_id in missing if article_id not in held]
@@ -516,8 +516,14 @@ class ChunkStore:
                                       include=["metadatas", "embeddings"])
             embeddings: Any = fetched.get("embeddings")
             for index, meta in enumerate(fetched["metadatas"] or []):
-                found.append((str((meta or {}).get("article_id", "")), np.asarray(embeddings[index], dtype=np.float32)))
+                found.append((str((meta or {}).get("article_id", "")),
+                              np.asarray(embeddings[index], dtype=np.float32)))
         return found
+
+    def _cache_versions(self) -> Mapping[str, str] | None:
+        """The article versions the passage cache is read against (the last index sync's); None when there is
+        no cache or no sync yet, and then nothing is read from it."""
+        return self.index_sync.versions if self.passages is not None and self.index_sync.known else None
 
     def search_candidates(self, vector: Sequence[float], k: int,
                           where: dict[str, Any] | None = None) -> list[Candidate]:
@@ -558,8 +564,7 @@ class ChunkStore:
         (`versions`: those records' content hashes, when the caller has read them already)."""
         if versions is None:
             versions = self.current_versions({passage.article_id for passage, _ in candidates})
-        return [passage for passage, digest in candidates
-                if versions.get(passage.article_id) and digest == versions[passage.article_id]]
+        return [passage for passage, digest in candidates if is_current(versions, passage.article_id, digest)]
 
     def current_versions(self, article_ids: Iterable[str] | None = None) -> dict[str, str]:
         """{article id: the content hash its record names ("" while it is being written)} of these stored
@@ -570,6 +575,11 @@ class ChunkStore:
         records = self.catalogue.get(ids=ids, include=["metadatas"])
         return {article_id: str((meta or {}).get("content_hash", "")) for article_id, meta
                 in zip(records["ids"], records["metadatas"] or [], strict=True)}
+
+
+def is_current(versions: Mapping[str, str], article_id: str, digest: str) -> bool:
+    """Whether `digest` is the version of the article its record names ("" names none: being written)."""
+    return bool(digest) and versions.get(article_id) == digest
 
 
 def _keyword_row(chunk_id: str, meta: Mapping[str, Any], text: str) -> tuple[str, str, str, str, int]:
